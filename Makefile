@@ -1,0 +1,76 @@
+# calsync: `make run` serves the app with its workers; `make test` runs lint and the whole suite.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+INSTALLED := $(VENV)/.installed
+
+# The test suite's services: PostgreSQL and Redis on this machine (override to point elsewhere).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/calsync
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# Throw-away secrets for tests only; DEBUG stays off so the suite runs the production code paths.
+TEST_ENV := DEBUG=0 \
+	DATABASE_URL=$(TEST_DATABASE_URL) \
+	REDIS_URL=$(TEST_REDIS_URL) \
+	SECRET_KEY=test-secret-key-not-for-production \
+	ENCRYPTION_KEYS=test:Y2Fsc3luYy10ZXN0LXN1aXRlLWtleS0zMi1ieXRlcyE=
+
+.PHONY: help install run test lint audit bench lock clean
+
+help:
+	@echo "make run    serve calsync with a Celery worker and beat (SQLite and a folder broker unless configured)"
+	@echo "make test   lint, then the whole test suite against PostgreSQL and Redis on 127.0.0.1"
+	@echo "make lint   ruff, mypy and bandit"
+	@echo "make audit  pip-audit of the locked dependencies"
+	@echo "make bench  performance benchmarks"
+	@echo "make lock   re-resolve requirements/*.txt from pyproject.toml"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# One command reproduces the locked versions: pip install --require-hashes -r requirements/dev.txt
+$(INSTALLED): requirements/dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	touch $@
+
+install: $(INSTALLED)
+
+run: $(INSTALLED)
+	mkdir -p var/celery/queue var/celery/processed
+	DEBUG=1 $(BIN)/honcho run $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/honcho run $(BIN)/python manage.py setup_periodic_tasks
+	@echo
+	@echo "  calsync is starting at  http://127.0.0.1:$(PORT)/"
+	@echo "  admin: create a staff account with  .venv/bin/python manage.py createsuperuser  (with DEBUG=1)"
+	@echo
+	DEBUG=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho -f Procfile.dev start -p $(PORT)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(TEST_ENV) $(BIN)/mypy .
+	$(BIN)/bandit -q -c pyproject.toml -r .
+
+test: lint
+	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+audit: $(INSTALLED)
+	$(BIN)/pip-audit --strict --disable-pip -r requirements/base.txt
+
+bench: $(INSTALLED)
+	@echo "make bench: no benchmarks yet; the performance issue adds them (seed queries, week view, sync ingest)."
+
+lock: $(BIN)/python
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links -o requirements/base.txt pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links --extra dev -o requirements/dev.txt pyproject.toml
+
+clean:
+	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,140 @@
+"""A session engine (SESSION_ENGINE = "accounts.sessions") that stores only a hash of each session key.
+
+Django's database backend uses the raw key as the primary key, and allauth's usersessions copies it too,
+so a database dump could be replayed as logins. Here the key exists only in the cookie; the row is found
+by SHA-256(key). Keys are 32 random characters from a 36-letter alphabet (~165 bits), so an unsalted hash
+cannot be reversed by guessing.
+
+The row also carries the device context (user, user agent, IP, created, last seen) that the
+DeviceSessionMiddleware hands over, for the Devices page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.core.exceptions import SuspiciousOperation
+from django.db import DatabaseError, IntegrityError, router, transaction
+from django.utils import timezone
+
+from calsync.lib.http import ClientInfo
+
+
+def hash_session_key(session_key: str) -> str:
+    return hashlib.sha256(session_key.encode()).hexdigest()
+
+
+class SessionStore(SessionBase):
+    def __init__(self, session_key: str | None = None) -> None:
+        super().__init__(session_key)
+        self.client: ClientInfo | None = None
+        self.last_seen_at: datetime | None = None
+
+    @classmethod
+    def get_model_class(cls) -> Any:
+        from accounts.models import Session
+
+        return Session
+
+    @property
+    def model(self) -> Any:
+        return self.get_model_class()
+
+    def _db(self) -> str:
+        return router.db_for_write(self.model)
+
+    def load(self) -> dict[str, Any]:
+        if not self.session_key:
+            return {}
+        try:
+            row = self.model.objects.get(
+                key_hash=hash_session_key(self.session_key), expire_date__gt=timezone.now()
+            )
+            data = self.decode(row.session_data)
+        except (self.model.DoesNotExist, SuspiciousOperation):
+            self._session_key = None
+            return {}
+        self.last_seen_at = row.last_seen_at
+        return data
+
+    def exists(self, session_key: str) -> bool:
+        return bool(self.model.objects.filter(key_hash=hash_session_key(session_key)).exists())
+
+    def create(self) -> None:
+        while True:
+            self._session_key = self._get_new_session_key()
+            try:
+                self.save(must_create=True)
+            except CreateError:
+                continue  # a key collision: astronomically rare, but draw again rather than overwrite
+            self.modified = True
+            return
+
+    def save(self, must_create: bool = False) -> None:
+        if self.session_key is None:
+            return self.create()
+        data = self._get_session(no_load=must_create)
+        now = timezone.now()
+        fields = {
+            "session_data": self.encode(data),
+            "expire_date": self.get_expiry_date(),
+            "user_id": self._user_id(data),
+            "last_seen_at": now,
+        }
+        if self.client is not None:
+            fields["user_agent"] = self.client.user_agent
+            fields["ip_address"] = self.client.ip
+        key_hash = hash_session_key(self.session_key)
+        using = self._db()
+        if must_create:
+            try:
+                with transaction.atomic(using=using):
+                    self.model.objects.using(using).create(key_hash=key_hash, created_at=now, **fields)
+            except IntegrityError as exc:
+                raise CreateError from exc
+        else:
+            try:
+                with transaction.atomic(using=using):
+                    updated = self.model.objects.using(using).filter(key_hash=key_hash).update(**fields)
+            except DatabaseError as exc:
+                raise UpdateError from exc
+            if not updated:
+                raise UpdateError
+        self.last_seen_at = now
+
+    def touch(self) -> None:
+        """Refresh last_seen_at (and the device's current IP) when it is older than SESSION_TOUCH_INTERVAL."""
+        if not self.session_key or self.last_seen_at is None:
+            return
+        now = timezone.now()
+        if now - self.last_seen_at < timedelta(seconds=settings.SESSION_TOUCH_INTERVAL):
+            return
+        fields: dict[str, Any] = {"last_seen_at": now}
+        if self.client is not None:
+            fields["ip_address"] = self.client.ip
+        self.model.objects.filter(key_hash=hash_session_key(self.session_key)).update(**fields)
+        self.last_seen_at = now
+
+    def delete(self, session_key: str | None = None) -> None:
+        if session_key is None:
+            if self.session_key is None:
+                return
+            session_key = self.session_key
+        self.model.objects.filter(key_hash=hash_session_key(session_key)).delete()
+
+    @classmethod
+    def clear_expired(cls) -> int:
+        deleted, _ = cls.get_model_class().objects.filter(expire_date__lt=timezone.now()).delete()
+        return deleted
+
+    @staticmethod
+    def _user_id(data: dict[str, Any]) -> Any:
+        raw = data.get(SESSION_KEY)
+        if raw is None:
+            return None
+        return get_user_model()._meta.pk.to_python(raw)  # type: ignore[union-attr]

@@ -1,0 +1,40 @@
+"""System checks that warn an operator about a configuration fit only for development."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Tags, Warning, register
+
+from calsync.lib.crypto import DEV_ENCRYPTION_KEYS
+
+
+@register(Tags.security, deploy=True)
+def check_production_configuration(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    warnings = []
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        warnings.append(
+            Warning(
+                "DATABASE_URL is not set, so calsync runs on SQLite.",
+                hint="SQLite is the zero-setup default for `make run`; set DATABASE_URL to a PostgreSQL server.",
+                id="calsync.W001",
+            )
+        )
+    if settings.ENCRYPTION_KEYS == DEV_ENCRYPTION_KEYS:
+        warnings.append(
+            Warning(
+                "ENCRYPTION_KEYS is the public development key.",
+                hint="Generate a key (see .env.example) and set ENCRYPTION_KEYS before storing real credentials.",
+                id="calsync.W002",
+            )
+        )
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        warnings.append(
+            Warning(
+                "Celery uses the filesystem transport, which only reaches workers on this machine.",
+                hint="Set CELERY_BROKER_URL or REDIS_URL to a Redis server.",
+                id="calsync.W003",
+            )
+        )
+    return warnings

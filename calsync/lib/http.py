@@ -1,0 +1,40 @@
+"""Request details that several apps record: the client's IP and user agent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import ip_address
+
+from django.conf import settings
+from django.http import HttpRequest
+
+USER_AGENT_MAX_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    ip: str | None
+    user_agent: str
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address, trusting only as many X-Forwarded-For hops as TRUSTED_PROXY_COUNT says.
+
+    Each trusted proxy appends the address it saw, so the client is the entry that many places from the
+    right; anything further left was written by the client and may be forged.
+    """
+    candidate = request.META.get("REMOTE_ADDR", "")
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies > 0:
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        if len(hops) >= proxies:
+            candidate = hops[-proxies]
+    try:
+        return str(ip_address(candidate))
+    except ValueError:
+        return None
+
+
+def client_info(request: HttpRequest) -> ClientInfo:
+    user_agent = request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH]
+    return ClientInfo(ip=client_ip(request), user_agent=user_agent)

@@ -1,0 +1,49 @@
+"""The periodic jobs and the service that installs them as django-celery-beat schedules.
+
+Schedules live in the database (DatabaseScheduler) so staff can see and change them in the admin;
+installing is idempotent and, unless asked to reset, leaves what staff changed alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    task: str
+    minute: str
+    hour: str = "*"
+    description: str = ""
+
+
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
+    PeriodicJob(
+        name="Delete expired sessions",
+        task="accounts.clear_expired_sessions",
+        minute="17",
+        description="Removes session rows past their expiry so the sessions table stays small.",
+    ),
+)
+
+
+@transaction.atomic
+def periodic_tasks_install(*, reset: bool = False) -> list[tuple[str, bool]]:
+    """Create each job's schedule if missing (or overwrite it with `reset`); returns (name, changed) pairs."""
+    results = []
+    for job in PERIODIC_JOBS:
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            minute=job.minute, hour=job.hour, day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
+        )
+        defaults = {"task": job.task, "crontab": crontab, "description": job.description}
+        if reset:
+            _, changed = PeriodicTask.objects.update_or_create(name=job.name, defaults={**defaults, "enabled": True})
+            changed = True
+        else:
+            _, changed = PeriodicTask.objects.get_or_create(name=job.name, defaults=defaults)
+        results.append((job.name, changed))
+    return results

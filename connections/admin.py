@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from connections.models import CalendarConnection, OAuthState, ProviderAccount
+
+SECRET_FIELDS = ("access_token", "refresh_token", "password")
+
+
+@admin.register(ProviderAccount)
+class ProviderAccountAdmin(admin.ModelAdmin):
+    """Accounts without their secrets: staff see whether a credential is present, never its value."""
+
+    list_display = ("__str__", "user", "provider", "status", "token_expires_at", "last_used_at", "created_at")
+    list_filter = ("provider", "status")
+    search_fields = ("email", "external_id", "user__email", "server_url")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    exclude = SECRET_FIELDS
+    readonly_fields = (
+        "has_access_token", "has_refresh_token", "has_password", "last_refreshed_at", "last_used_at", "created_at", "updated_at",
+    )
+
+    @admin.display(boolean=True, description="access token stored")
+    def has_access_token(self, obj: ProviderAccount) -> bool:
+        return obj.access_token is not None
+
+    @admin.display(boolean=True, description="refresh token stored")
+    def has_refresh_token(self, obj: ProviderAccount) -> bool:
+        return obj.refresh_token is not None
+
+    @admin.display(boolean=True, description="password stored")
+    def has_password(self, obj: ProviderAccount) -> bool:
+        return obj.password is not None
+
+
+@admin.register(CalendarConnection)
+class CalendarConnectionAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "account", "is_connected", "sync_status", "last_synced_at", "consecutive_failures")
+    list_filter = ("account__provider", "sync_status", "is_connected", "read_only")
+    search_fields = ("name", "remote_id", "user__email", "account__email")
+    list_select_related = ("user", "account")
+    raw_id_fields = ("user", "account")
+    readonly_fields = ("sync_cursor", "sync_lease_until", "last_synced_at", "created_at", "updated_at")
+
+
+@admin.register(OAuthState)
+class OAuthStateAdmin(admin.ModelAdmin):
+    """Pending authorizations, for tracing a failed connect. The flow (PKCE verifier) is never shown."""
+
+    list_display = ("user", "provider", "created_at", "expires_at", "consumed_at")
+    list_filter = ("provider",)
+    search_fields = ("user__email", "=state")
+    list_select_related = ("user",)
+    fields = ("user", "provider", "return_url", "created_at", "expires_at", "consumed_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from events.models import CalendarEvent, SyncRun
+
+
+@admin.register(CalendarEvent)
+class CalendarEventAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "connection", "start", "end", "all_day", "status", "sync_status", "deleted_at")
+    list_filter = ("sync_status", "status", "all_day", "connection__account__provider")
+    search_fields = ("title", "=provider_event_id", "=ical_uid", "connection__user__email")
+    list_select_related = ("connection",)
+    raw_id_fields = ("connection", "recurring_event")
+    readonly_fields = ("created_at", "updated_at")
+    date_hierarchy = "start"
+    show_full_result_count = False  # the table holds hundreds of thousands of rows
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "connection", "started_at", "outcome", "full", "created", "updated", "deleted", "unchanged", "pages", "requests",
+    )
+    list_filter = ("outcome", "full")
+    search_fields = ("connection__name", "connection__user__email", "error")
+    list_select_related = ("connection",)
+    ordering = ("-started_at",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

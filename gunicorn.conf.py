@@ -1,0 +1,10 @@
+"""gunicorn settings, loaded automatically from the working directory (Procfile and docker-compose)."""
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # noqa: S104  (containers and PaaS route to all interfaces)
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = 30
+accesslog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,0 +1,52 @@
+"""Shared fixtures: the people every test needs (healthchecks' BaseTestCase idea) and test-database setup."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connections
+
+from accounts.models import User
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Let Django empty audit_logs between transactional tests.
+
+    The table refuses TRUNCATE unless `calsync.audit_truncate` is on; only this throw-away test database
+    turns it on (tests that check the refusal turn it off again for their transaction).
+    """
+    with django_db_blocker.unblock():
+        for alias in connections:
+            connection = connections[alias]
+            if connection.vendor != "postgresql":
+                continue
+            name = connection.ops.quote_name(connection.settings_dict["NAME"])
+            with connection.cursor() as cursor:
+                cursor.execute(f"ALTER DATABASE {name} SET calsync.audit_truncate = 'on'")
+            connection.close()  # the next connection picks the setting up
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings):
+    # The manifest storage needs `collectstatic` first; the SQLite smoke test covers that path.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def owner(db) -> User:
+    return User.objects.create_user("owner@example.com", PASSWORD, name="Olive Owner", timezone="Europe/Berlin")
+
+
+@pytest.fixture
+def stranger(db) -> User:
+    return User.objects.create_user("stranger@example.com", PASSWORD, name="Sam Stranger")
+
+
+@pytest.fixture
+def staff(db) -> User:
+    return User.objects.create_superuser("staff@example.com", PASSWORD, name="Stella Staff")

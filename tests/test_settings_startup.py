@@ -1,0 +1,85 @@
+"""Start-up configuration: settings come from the environment and missing production secrets stop it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from calsync.lib.crypto import generate_key
+
+ROOT = Path(__file__).resolve().parent.parent
+PRINT_SETTINGS = (
+    "import json, django; from django.conf import settings; django.setup(); "
+    "print(json.dumps({'broker': settings.CELERY_BROKER_URL, 'engine': settings.DATABASES['default']['ENGINE'], "
+    "'debug': settings.DEBUG, 'cache': settings.CACHES['default']['BACKEND']}))"
+)
+
+
+def start(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items() if key not in CONFIG_VARIABLES}
+    clean.update({"DJANGO_SETTINGS_MODULE": "calsync.settings", "CALSYNC_VAR_DIR": str(tmp_path), **env})
+    return subprocess.run(
+        [sys.executable, "-c", PRINT_SETTINGS], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+
+
+CONFIG_VARIABLES = {
+    "DEBUG", "SECRET_KEY", "ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
+}
+SECRETS = {"SECRET_KEY": "s" * 50, "ENCRYPTION_KEYS": f"k1:{generate_key()}"}
+
+
+def test_it_refuses_to_start_without_secret_key(tmp_path):
+    result = start({"ENCRYPTION_KEYS": SECRETS["ENCRYPTION_KEYS"]}, tmp_path)
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_it_refuses_to_start_without_encryption_keys(tmp_path):
+    result = start({"SECRET_KEY": SECRETS["SECRET_KEY"]}, tmp_path)
+    assert result.returncode != 0
+    assert "ENCRYPTION_KEYS is not set" in result.stderr
+
+
+def test_it_refuses_malformed_encryption_keys(tmp_path):
+    result = start({**SECRETS, "ENCRYPTION_KEYS": "k1:tooshort"}, tmp_path)
+    assert result.returncode != 0
+    assert "ENCRYPTION_KEYS is malformed" in result.stderr
+
+
+def test_it_refuses_a_misspelt_boolean(tmp_path):
+    result = start({**SECRETS, "DEBUG": "maybe"}, tmp_path)
+    assert result.returncode != 0
+    assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_it_starts_with_zero_setup_defaults_in_debug(tmp_path):
+    result = start({"DEBUG": "1"}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    assert config == {
+        "broker": "filesystem://",
+        "engine": "django.db.backends.sqlite3",
+        "debug": True,
+        "cache": "django.core.cache.backends.locmem.LocMemCache",
+    }
+
+
+def test_it_uses_redis_and_postgres_when_configured(tmp_path):
+    env = {**SECRETS, "DATABASE_URL": "postgres://u@127.0.0.1:5432/d", "REDIS_URL": "redis://127.0.0.1:6379/3"}
+    result = start(env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    assert config["broker"] == "redis://127.0.0.1:6379/3"
+    assert config["engine"] == "django.db.backends.postgresql"
+    assert config["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert config["debug"] is False
+
+
+def test_it_prefers_an_explicit_broker_url(tmp_path):
+    env = {**SECRETS, "REDIS_URL": "redis://127.0.0.1:6379/3", "CELERY_BROKER_URL": "amqp://guest@127.0.0.1//"}
+    result = start(env, tmp_path)
+    assert json.loads(result.stdout)["broker"] == "amqp://guest@127.0.0.1//"
