@@ -2,7 +2,7 @@
 
 import os
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # noqa: S104  (containers and PaaS route to all interfaces)
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 30

@@ -110,9 +110,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         ]
         indexes: ClassVar[list[Any]] = [
             # The daily purge: users soft-deleted more than 30 days ago.
-            Index(
-                fields=["deleted_at"], condition=models.Q(deleted_at__isnull=False), name="users_deleted_at_idx"
-            ),
+            Index(fields=["deleted_at"], condition=models.Q(deleted_at__isnull=False), name="users_deleted_at_idx"),
         ]
 
     def __str__(self) -> str:
@@ -135,7 +133,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         return zoneinfo.ZoneInfo(self.timezone)
 
 
-class Sha256HexField(models.CharField):  # type: ignore[type-arg]
+class Sha256HexField(models.CharField):
     """A hex SHA-256 digest as a fixed-width column.
 
     `char(64)` rather than varchar spares PostgreSQL the extra `_like` pattern index Django adds to
@@ -172,7 +170,10 @@ class Session(models.Model):
         indexes: ClassVar[list[Any]] = [
             # The Devices page and "sign out everywhere": a user's sessions, most recent first.
             Index(
-                "user", models.F("last_seen_at").desc(), condition=models.Q(user__isnull=False), name="sessions_user_idx"
+                "user",
+                models.F("last_seen_at").desc(),
+                condition=models.Q(user__isnull=False),
+                name="sessions_user_idx",
             ),
             # clear_expired(): `expire_date < now()`.
             Index(fields=["expire_date"], name="sessions_expire_date_idx"),

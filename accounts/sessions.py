@@ -52,9 +52,7 @@ class SessionStore(SessionBase):
         if not self.session_key:
             return {}
         try:
-            row = self.model.objects.get(
-                key_hash=hash_session_key(self.session_key), expire_date__gt=timezone.now()
-            )
+            row = self.model.objects.get(key_hash=hash_session_key(self.session_key), expire_date__gt=timezone.now())
             data = self.decode(row.session_data)
         except (self.model.DoesNotExist, SuspiciousOperation):
             self._session_key = None
@@ -67,7 +65,7 @@ class SessionStore(SessionBase):
 
     def create(self) -> None:
         while True:
-            self._session_key = self._get_new_session_key()
+            self._session_key = self._get_new_session_key()  # type: ignore[attr-defined]  # missing from stubs
             try:
                 self.save(must_create=True)
             except CreateError:
@@ -78,7 +76,7 @@ class SessionStore(SessionBase):
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None:
             return self.create()
-        data = self._get_session(no_load=must_create)
+        data = self._get_session(no_load=must_create)  # type: ignore[attr-defined]  # missing from stubs
         now = timezone.now()
         fields = {
             "session_data": self.encode(data),
@@ -128,13 +126,14 @@ class SessionStore(SessionBase):
         self.model.objects.filter(key_hash=hash_session_key(session_key)).delete()
 
     @classmethod
-    def clear_expired(cls) -> int:
-        deleted, _ = cls.get_model_class().objects.filter(expire_date__lt=timezone.now()).delete()
-        return deleted
+    def clear_expired(cls) -> None:
+        from accounts.services import sessions_clear_expired
+
+        sessions_clear_expired()
 
     @staticmethod
     def _user_id(data: dict[str, Any]) -> Any:
         raw = data.get(SESSION_KEY)
         if raw is None:
             return None
-        return get_user_model()._meta.pk.to_python(raw)  # type: ignore[union-attr]
+        return get_user_model()._meta.pk.to_python(raw)

@@ -69,9 +69,7 @@ class AuditLog(models.Model):
         db_table = "audit_logs"
         indexes: ClassVar[list[Any]] = [
             # A person's history (account page, staff answering "what happened to my account?").
-            Index(
-                "subject_user_id", models.F("created_at").desc(), name="audit_logs_subject_idx"
-            ),
+            Index("subject_user_id", models.F("created_at").desc(), name="audit_logs_subject_idx"),
             # What someone did (staff investigating an actor, including staff actions on others).
             Index("actor_id", models.F("created_at").desc(), name="audit_logs_actor_idx"),
             # Everything that happened to one object (a connection's history).

@@ -16,7 +16,6 @@ from django.core.exceptions import ImproperlyConfigured
 from calsync.lib.crypto import DEV_ENCRYPTION_KEYS, Keyring, KeyringError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("CALSYNC_VAR_DIR", BASE_DIR / "var"))
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -49,6 +48,7 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
+VAR_DIR = Path(env_str("CALSYNC_VAR_DIR") or BASE_DIR / "var")
 
 
 def required_secret(name: str, development_fallback: str) -> str:

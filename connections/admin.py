@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 
 from connections.models import CalendarConnection, OAuthState, ProviderAccount
@@ -20,8 +21,15 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     raw_id_fields = ("user",)
     exclude = SECRET_FIELDS
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # CalDAV servers must be https
     readonly_fields = (
-        "has_access_token", "has_refresh_token", "has_password", "last_refreshed_at", "last_used_at", "created_at", "updated_at",
+        "has_access_token",
+        "has_refresh_token",
+        "has_password",
+        "last_refreshed_at",
+        "last_used_at",
+        "created_at",
+        "updated_at",
     )
 
     @admin.display(boolean=True, description="access token stored")

@@ -38,7 +38,8 @@ class ProviderAccount(models.Model):
     )
     provider = models.CharField(max_length=16, choices=Provider.choices)
     external_id = models.CharField(
-        max_length=512, help_text="The provider's id for the account (OIDC subject, Graph user id, CalDAV principal URL)."
+        max_length=512,
+        help_text="The provider's id for the account (OIDC subject, Graph user id, CalDAV principal URL).",
     )
     email = models.CharField(max_length=320, blank=True, help_text="The account's email or user name, for display.")
     server_url = models.URLField(max_length=2048, blank=True, help_text="CalDAV only: the server the person gave.")
@@ -123,7 +124,8 @@ class CalendarConnection(models.Model):
         db_table = "calendar_connections"
         constraints: ClassVar[list[Any]] = [
             # The same remote calendar is never synced twice for one person, even through two accounts.
-            models.UniqueConstraint(fields=["user", "remote_id"], name="calendar_connections_user_remote_key"),
+            # remote_id leads, so "calendars of a user" keeps using the narrow calendar_connections_user_id_idx.
+            models.UniqueConstraint(fields=["remote_id", "user"], name="calendar_connections_remote_user_key"),
             models.CheckConstraint(
                 condition=models.Q(color="") | models.Q(color__regex=r"^#[0-9a-fA-F]{6}$"),
                 name="calendar_connections_color_hex",

@@ -23,7 +23,16 @@ class CalendarEventAdmin(admin.ModelAdmin):
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
     list_display = (
-        "connection", "started_at", "outcome", "full", "created", "updated", "deleted", "unchanged", "pages", "requests",
+        "connection",
+        "started_at",
+        "outcome",
+        "full",
+        "created",
+        "updated",
+        "deleted",
+        "unchanged",
+        "pages",
+        "requests",
     )
     list_filter = ("outcome", "full")
     search_fields = ("connection__name", "connection__user__email", "error")

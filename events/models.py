@@ -44,10 +44,9 @@ class CalendarEvent(models.Model):
     whose master is gone) is kept and linked later.
     """
 
-    connection = models.ForeignKey(
-        CalendarConnection, on_delete=models.CASCADE, related_name="events", db_index=False
-    )
-    provider_event_id = models.CharField(
+    connection = models.ForeignKey(CalendarConnection, on_delete=models.CASCADE, related_name="events", db_index=False)
+    # NULL, not "", until pushed: NULLs are distinct in the unique key, so many local creates can wait at once.
+    provider_event_id = models.CharField(  # noqa: DJ001
         max_length=1024, null=True, blank=True, help_text="Empty until a change made here is first pushed."
     )
     ical_uid = models.CharField(max_length=1024, blank=True)
@@ -86,7 +85,9 @@ class CalendarEvent(models.Model):
             models.UniqueConstraint(
                 fields=["connection", "provider_event_id"], name="calendar_events_connection_provider_event_key"
             ),
-            models.CheckConstraint(condition=models.Q(end__gte=models.F("start")), name="calendar_events_end_after_start"),
+            models.CheckConstraint(
+                condition=models.Q(end__gte=models.F("start")), name="calendar_events_end_after_start"
+            ),
             models.CheckConstraint(
                 condition=models.Q(all_day=False) | models.Q(timezone=""), name="calendar_events_all_day_has_no_zone"
             ),
@@ -181,7 +182,9 @@ class SyncOutcome(models.TextChoices):
 class SyncRun(models.Model):
     """One run of the sync for one connection: for operators, not the audit log. Pruned after a while."""
 
-    connection = models.ForeignKey(CalendarConnection, on_delete=models.CASCADE, related_name="sync_runs", db_index=False)
+    connection = models.ForeignKey(
+        CalendarConnection, on_delete=models.CASCADE, related_name="sync_runs", db_index=False
+    )
     started_at = models.DateTimeField(default=now)
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=SyncOutcome.choices, default=SyncOutcome.RUNNING)

@@ -59,7 +59,9 @@ def test_it_refuses_a_flipped_byte(owner):
 
 def test_it_refuses_a_ciphertext_moved_to_another_column(owner):
     account = make_account(owner, access_token=TOKEN, refresh_token="refresh")
-    write_raw("provider_accounts", "refresh_token", account.pk, raw_column("provider_accounts", "access_token", account.pk))
+    write_raw(
+        "provider_accounts", "refresh_token", account.pk, raw_column("provider_accounts", "access_token", account.pk)
+    )
     with pytest.raises(DecryptionError):
         ProviderAccount.objects.get(pk=account.pk)
 
@@ -98,7 +100,11 @@ def test_it_allows_only_isnull_lookups(owner):
 def test_it_round_trips_an_encrypted_json_flow(owner):
     flow = {"code_verifier": "verifier-" + "x" * 43, "nonce": "n", "scopes": ["a", "b"]}
     state = OAuthState.objects.create(
-        state="s" * 43, user=owner, session_key_hash="h" * 64, provider="microsoft", flow=flow,
+        state="s" * 43,
+        user=owner,
+        session_key_hash="h" * 64,
+        provider="microsoft",
+        flow=flow,
         expires_at="2030-01-01T00:00:00Z",
     )
     assert "verifier" not in raw_column("oauth_states", "flow", state.pk)

@@ -27,7 +27,13 @@ def start(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[st
 
 
 CONFIG_VARIABLES = {
-    "DEBUG", "SECRET_KEY", "ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
+    "DEBUG",
+    "SECRET_KEY",
+    "ENCRYPTION_KEYS",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
 }
 SECRETS = {"SECRET_KEY": "s" * 50, "ENCRYPTION_KEYS": f"k1:{generate_key()}"}
 

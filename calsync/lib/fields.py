@@ -10,7 +10,7 @@ from django.db import models
 from calsync.lib.crypto import current_keyring
 
 
-class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
+class EncryptedTextField(models.TextField):
     """Text encrypted with AES-256-GCM under the current key; decrypted on load.
 
     Each save writes a fresh nonce under the newest key, so re-saving a row rotates it. The ciphertext is
@@ -48,6 +48,9 @@ class EncryptedJSONField(EncryptedTextField):
     """A JSON document (dict or list) encrypted as a whole, e.g. an OAuth library's flow state."""
 
     description = "JSON encrypted at rest (AES-256-GCM)"
+    # What django-stubs lets callers assign and read: any JSON value, not only text.
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
 
     def to_plaintext(self, value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), sort_keys=True)

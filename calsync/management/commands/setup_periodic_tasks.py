@@ -16,4 +16,6 @@ class Command(BaseCommand):
         for name, changed in results:
             self.stdout.write(f"{'installed' if changed else 'kept     '}  {name}")
         installed = sum(1 for _, changed in results if changed)
-        self.stdout.write(self.style.SUCCESS(f"{len(results)} periodic jobs: {installed} installed, {len(results) - installed} kept."))
+        self.stdout.write(
+            self.style.SUCCESS(f"{len(results)} periodic jobs: {installed} installed, {len(results) - installed} kept.")
+        )

@@ -1,0 +1,114 @@
+"""The database's own rules: they hold even for writes that bypass model code (bulk_create, update)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.timezone import now
+
+from accounts.models import User
+from events.models import CalendarEvent
+from tests.factories import make_account, make_connection, make_event
+
+
+def rejected(create) -> None:
+    with pytest.raises(IntegrityError), transaction.atomic():
+        create()
+
+
+def test_email_is_unique_regardless_of_case(owner):
+    with pytest.raises(ValidationError, match="users_email_key"):
+        User.objects.create_user("OWNER@Example.com", "x" * 12)
+    # and in the database itself, for writes that skip validation:
+    rejected(lambda: User.objects.bulk_create([User(email="owner@example.com")]))
+
+
+def test_the_database_refuses_an_uppercase_email_written_around_the_model(db):
+    rejected(lambda: User.objects.bulk_create([User(email="Mixed@Example.com")]))
+
+
+def test_a_deleted_persons_email_can_sign_up_again(owner):
+    User.objects.filter(pk=owner.pk).update(deleted_at=now(), is_active=False)
+    again = User.objects.create_user("owner@example.com", "another password 1")
+    assert User.all_objects.filter(email="owner@example.com").count() == 2
+    assert User.objects.get_by_natural_key("Owner@Example.com") == again
+
+
+def test_a_deleted_user_must_be_inactive(owner):
+    rejected(lambda: User.objects.filter(pk=owner.pk).update(deleted_at=now()))
+
+
+def test_the_default_manager_hides_deleted_users(owner, stranger):
+    User.objects.filter(pk=stranger.pk).update(deleted_at=now(), is_active=False)
+    assert list(User.objects.all()) == [owner]
+    assert User.all_objects.count() == 2
+
+
+def test_an_event_cannot_end_before_it_starts(owner):
+    connection = make_connection(make_account(owner))
+    rejected(lambda: make_event(connection, start=now(), end=now() - timedelta(minutes=1)))
+
+
+def test_an_all_day_event_has_no_time_zone(owner):
+    connection = make_connection(make_account(owner))
+    rejected(lambda: make_event(connection, all_day=True, timezone="Europe/Berlin"))
+
+
+def test_an_exception_needs_its_original_start_and_cannot_be_a_master(owner):
+    connection = make_connection(make_account(owner))
+    rejected(lambda: make_event(connection, master_provider_event_id="series-1", timezone="UTC"))
+    rejected(
+        lambda: make_event(
+            connection, master_provider_event_id="series-1", original_start=now(), recurrence="RRULE:FREQ=DAILY"
+        )
+    )
+
+
+def test_a_synced_event_has_a_provider_id_but_a_pending_create_may_not(owner):
+    connection = make_connection(make_account(owner))
+    rejected(lambda: make_event(connection, provider_event_id=None, sync_status="synced"))
+    make_event(connection, provider_event_id=None, sync_status="pending")
+    make_event(connection, provider_event_id=None, sync_status="pending")
+    assert CalendarEvent.objects.filter(provider_event_id__isnull=True).count() == 2
+
+
+def test_a_provider_event_is_stored_once_per_connection(owner):
+    account = make_account(owner)
+    first, second = make_connection(account), make_connection(account)
+    make_event(first, provider_event_id="abc")
+    make_event(second, provider_event_id="abc")
+    rejected(lambda: make_event(first, provider_event_id="abc"))
+
+
+def test_a_remote_calendar_is_connected_once_per_person_even_through_two_accounts(owner, stranger):
+    make_connection(make_account(owner), remote_id="team@group.calendar.google.com")
+    rejected(lambda: make_connection(make_account(owner), remote_id="team@group.calendar.google.com"))
+    make_connection(make_account(stranger), remote_id="team@group.calendar.google.com")
+
+
+def test_a_provider_account_is_stored_once_per_person(owner):
+    make_account(owner, external_id="sub-1")
+    rejected(lambda: make_account(owner, external_id="sub-1"))
+
+
+def test_a_calendar_colour_is_hex(owner):
+    account = make_account(owner)
+    rejected(lambda: make_connection(account, color="red"))
+    assert make_connection(account, color="#1a2B3c").color == "#1a2B3c"
+
+
+def test_all_day_dates_are_read_without_any_zone_shift(owner):
+    from datetime import UTC, date, datetime
+
+    event = make_event(
+        make_connection(make_account(owner)),
+        start=datetime(2026, 7, 4, tzinfo=UTC),
+        end=datetime(2026, 7, 5, tzinfo=UTC),
+        all_day=True,
+        timezone="",
+    )
+    event.refresh_from_db()
+    assert (event.start_date, event.end_date) == (date(2026, 7, 4), date(2026, 7, 5))

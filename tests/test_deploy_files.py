@@ -1,0 +1,87 @@
+"""Deployment files agree with each other: Procfile, docker-compose.yml, .env.example, README."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def procfile() -> dict[str, str]:
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, command = line.partition(":")
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def command_of(service: dict) -> str:
+    command = service["command"]
+    if command[:2] == ["sh", "-c"]:
+        return command[2]
+    return shlex.join(command)
+
+
+def test_the_procfile_has_the_four_process_types():
+    assert set(procfile()) == {"web", "worker", "beat", "release"}
+    assert procfile()["release"].startswith("python manage.py migrate")
+    assert "setup_periodic_tasks" in procfile()["release"]
+
+
+def test_compose_runs_every_procfile_process_with_the_same_command():
+    services = compose()["services"]
+    for name, command in procfile().items():
+        assert command_of(services[name]) == command, name
+
+
+def test_compose_has_the_services_and_health_checks():
+    services = compose()["services"]
+    assert set(services) == {"db", "redis", "release", "web", "worker", "beat"}
+    for name in ("db", "redis", "web", "worker", "beat"):
+        assert services[name]["healthcheck"]["test"], f"{name} has no health check"
+    for name in ("web", "worker", "beat"):
+        assert services[name]["depends_on"]["release"]["condition"] == "service_completed_successfully"
+    assert services["release"]["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+def test_the_app_services_share_one_image_built_by_the_dockerfile():
+    services = compose()["services"]
+    app = [services[name] for name in ("release", "web", "worker", "beat")]
+    assert {service["build"] for service in app} == {"."}
+    assert {service["image"] for service in app} == {"calsync:latest"}
+    assert (ROOT / "Dockerfile").read_text().count("FROM ") == 1
+
+
+def test_the_web_health_check_probes_the_health_endpoint():
+    assert "/healthz" in " ".join(compose()["services"]["web"]["healthcheck"]["test"])
+
+
+def configuration_variables() -> set[str]:
+    sources = (ROOT / "calsync" / "settings.py").read_text() + (ROOT / "gunicorn.conf.py").read_text()
+    pattern = r'(?:env_(?:str|bool|int|list)|required_secret|os\.environ\.get)\(\s*"([A-Z][A-Z0-9_]+)"'
+    return set(re.findall(pattern, sources))
+
+
+def test_every_setting_read_from_the_environment_is_documented():
+    variables = configuration_variables()
+    assert {"SECRET_KEY", "ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL", "GOOGLE_CLIENT_ID"} <= variables
+    example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for name in sorted(variables):
+        assert re.search(rf"^#?{name}=", example, re.MULTILINE), f"{name} missing from .env.example"
+        assert f"`{name}`" in readme, f"{name} missing from the README's configuration table"
+
+
+def test_the_readme_quick_start_names_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert "make run" in readme
+    assert "make test" in readme

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from django.urls import reverse
+
+
+def test_it_shows_the_landing_page_to_visitors(client, db):
+    response = client.get(reverse("home"))
+    assert response.status_code == 200
+    assert b"All your calendars, one week view." in response.content
+    assert reverse("account_signup").encode() in response.content
+
+
+def test_it_greets_a_signed_in_person(client, owner):
+    client.force_login(owner)
+    response = client.get(reverse("home"))
+    assert b"owner@example.com" in response.content
+    assert reverse("account_signup").encode() not in response.content
+
+
+def test_it_refuses_writes(client, db):
+    assert client.post(reverse("home")).status_code == 405
+
+
+def test_the_health_check_reports_the_database(client, db):
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_allauth_pages_render_in_our_layout(client, db):
+    response = client.get(reverse("account_login"))
+    assert response.status_code == 200
+    assert b'class="site-header"' in response.content
