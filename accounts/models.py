@@ -124,6 +124,19 @@ class User(AbstractBaseUser, PermissionsMixin):
         self.email = normalize_email(self.email)
         super().save(*args, **kwargs)
 
+    def validate_constraints(self, exclude: Any = None) -> None:
+        # Django skips the partial users_email_key whenever a form leaves out `deleted_at` (every form
+        # does), so email uniqueness is checked in validate_unique() for every caller instead.
+        super().validate_constraints(exclude={*(exclude or ()), "email"})
+
+    def validate_unique(self, exclude: Any = None) -> None:
+        super().validate_unique(exclude)
+        if (exclude and "email" in exclude) or self.deleted_at is not None:
+            return
+        if User.objects.filter(email=normalize_email(self.email)).exclude(pk=self.pk).exists():
+            message = "A person with this email address already exists."
+            raise ValidationError({"email": ValidationError(message, code="unique")})
+
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None

@@ -111,3 +111,15 @@ def test_a_non_staff_user_gets_no_admin_page(client, owner):
 def test_anonymous_visitors_get_no_admin_page(client, populated):
     response = client.get(reverse("admin:audit_auditlog_changelist"))
     assert response.status_code == 302
+
+
+def test_staff_can_add_a_person_and_duplicate_emails_are_refused_whatever_their_case(staff_client, owner):
+    add = reverse("admin:accounts_user_add")
+    form = {"email": "New.Person@Example.com", "password1": PASSWORD, "password2": PASSWORD}
+    response = staff_client.post(add, {**form, "usable_password": "true"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert type(owner).objects.filter(email="new.person@example.com").exists()
+
+    duplicate = staff_client.post(add, {**form, "email": "OWNER@example.com", "usable_password": "true"})
+    assert duplicate.status_code == 200
+    assert "A person with this email address already exists." in duplicate.content.decode()

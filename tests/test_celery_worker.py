@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import timedelta
 
@@ -25,6 +26,7 @@ def test_a_worker_runs_the_session_cleanup_task(tmp_path):
     queue = f"test-{uuid.uuid4().hex}"
     database_url = settings.DATABASES["default"]
     env = {
+        **os.environ,
         "DATABASE_URL": (
             f"postgres://{database_url['USER']}@{database_url['HOST']}:{database_url['PORT']}/{connection.settings_dict['NAME']}"
         ),

@@ -20,7 +20,7 @@ def rejected(create) -> None:
 
 
 def test_email_is_unique_regardless_of_case(owner):
-    with pytest.raises(ValidationError, match="users_email_key"):
+    with pytest.raises(ValidationError, match="already exists"):
         User.objects.create_user("OWNER@Example.com", "x" * 12)
     # and in the database itself, for writes that skip validation:
     rejected(lambda: User.objects.bulk_create([User(email="owner@example.com")]))
@@ -112,3 +112,13 @@ def test_all_day_dates_are_read_without_any_zone_shift(owner):
     )
     event.refresh_from_db()
     assert (event.start_date, event.end_date) == (date(2026, 7, 4), date(2026, 7, 5))
+
+
+def test_sign_up_refuses_a_taken_address_in_any_case_and_accepts_a_deleted_ones(client, owner):
+    form = {"email": "OWNER@Example.com", "password1": "a long new password 7", "password2": "a long new password 7"}
+    client.post("/accounts/signup/", form)  # answered like any sign-up, so addresses cannot be enumerated
+    assert User.all_objects.filter(email="owner@example.com").count() == 1
+
+    User.objects.filter(pk=owner.pk).update(deleted_at=now(), is_active=False)
+    assert client.post("/accounts/signup/", form).status_code == 302
+    assert User.objects.get(email="owner@example.com").pk != owner.pk

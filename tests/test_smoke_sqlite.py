@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.slow
 
 def test_it_migrates_and_serves_pages_on_sqlite(tmp_path):
     env = {
+        **os.environ,
         "DATABASE_URL": "",
         "REDIS_URL": "",
         "CELERY_BROKER_URL": "",
@@ -29,7 +31,7 @@ def test_it_migrates_and_serves_pages_on_sqlite(tmp_path):
         result = subprocess.run(
             [sys.executable, "manage.py", *command],
             cwd=ROOT,
-            env={**_environ(), **env},
+            env=env,
             capture_output=True,
             text=True,
             timeout=300,
@@ -51,9 +53,3 @@ def test_it_migrates_and_serves_pages_on_sqlite(tmp_path):
             assert b"--accent" in response.read()
         with urllib.request.urlopen(f"{base}/accounts/signup/") as response:  # noqa: S310
             assert response.status == 200
-
-
-def _environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
