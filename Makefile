@@ -40,7 +40,6 @@ $(INSTALLED): requirements/dev.txt | $(BIN)/python
 install: $(INSTALLED)
 
 run: $(INSTALLED)
-	mkdir -p $${CALSYNC_VAR_DIR:-var}/celery/queue $${CALSYNC_VAR_DIR:-var}/celery/processed
 	DEBUG=1 $(BIN)/honcho run $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/honcho run $(BIN)/python manage.py setup_periodic_tasks
 	@echo

@@ -40,6 +40,12 @@ class UserAdmin(DjangoUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A deleted account stays inactive until the purge (users_deleted_are_inactive).
+        if obj is not None and obj.deleted_at is not None:
+            return (*self.readonly_fields, "is_active")
+        return self.readonly_fields
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         # Staff must also find people who deleted their account (until the purge removes them).
         return User.all_objects.all()

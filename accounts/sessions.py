@@ -24,6 +24,9 @@ from django.utils import timezone
 
 from calsync.lib.http import ClientInfo
 
+# Key collisions are practically impossible; the bound only stops a loop if something else keeps failing.
+CREATE_ATTEMPTS = 5
+
 
 def hash_session_key(session_key: str) -> str:
     return hashlib.sha256(session_key.encode()).hexdigest()
@@ -64,7 +67,7 @@ class SessionStore(SessionBase):
         return bool(self.model.objects.filter(key_hash=hash_session_key(session_key)).exists())
 
     def create(self) -> None:
-        while True:
+        for _attempt in range(CREATE_ATTEMPTS):
             self._session_key = self._get_new_session_key()  # type: ignore[attr-defined]  # missing from stubs
             try:
                 self.save(must_create=True)
@@ -72,6 +75,7 @@ class SessionStore(SessionBase):
                 continue  # a key collision: astronomically rare, but draw again rather than overwrite
             self.modified = True
             return
+        raise CreateError(f"no unused session key after {CREATE_ATTEMPTS} attempts")
 
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None:
@@ -94,7 +98,9 @@ class SessionStore(SessionBase):
                 with transaction.atomic(using=using):
                     self.model.objects.using(using).create(key_hash=key_hash, created_at=now, **fields)
             except IntegrityError as exc:
-                raise CreateError from exc
+                if self.exists(self.session_key):
+                    raise CreateError from exc  # the key is taken: create() draws another
+                raise  # anything else (a user deleted meanwhile, ...) is not cured by a new key
         else:
             try:
                 with transaction.atomic(using=using):

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
 
-from calsync.lib.crypto import DEV_ENCRYPTION_KEYS
+from calsync.lib.crypto import DEV_ENCRYPTION_KEYS, current_keyring
 
 
 @register(Tags.security, deploy=True)
@@ -21,10 +21,10 @@ def check_production_configuration(app_configs: Any = None, **kwargs: Any) -> li
                 id="calsync.W001",
             )
         )
-    if settings.ENCRYPTION_KEYS == DEV_ENCRYPTION_KEYS:
+    if current_keyring().holds_any_of(DEV_ENCRYPTION_KEYS):
         warnings.append(
             Warning(
-                "ENCRYPTION_KEYS is the public development key.",
+                "ENCRYPTION_KEYS holds the public development key.",
                 hint="Generate a key (see .env.example) and set ENCRYPTION_KEYS before storing real credentials.",
                 id="calsync.W002",
             )

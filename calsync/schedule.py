@@ -28,6 +28,13 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         minute="17",
         description="Removes session rows past their expiry so the sessions table stays small.",
     ),
+    PeriodicJob(
+        name="Prune old sync runs",
+        task="events.prune_sync_runs",
+        minute="40",
+        hour="3",
+        description="Deletes sync runs older than SYNC_RUN_RETENTION_DAYS.",
+    ),
 )
 
 

@@ -63,15 +63,20 @@ def required_secret(name: str, development_fallback: str) -> str:
     )
 
 
-SECRET_KEY = required_secret("SECRET_KEY", "django-insecure-development-only-key-never-use-in-production")
+DEV_SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # noqa: S105  # nosec B105 (public on purpose)
+SECRET_KEY = required_secret("SECRET_KEY", DEV_SECRET_KEY)
 
 # `id:base64key` pairs; the first encrypts, all decrypt (calsync.lib.crypto). Parsed here so a malformed
 # value stops start-up instead of failing on the first secret read.
 ENCRYPTION_KEYS = required_secret("ENCRYPTION_KEYS", DEV_ENCRYPTION_KEYS)
 try:
-    Keyring.parse(ENCRYPTION_KEYS)
+    _keyring = Keyring.parse(ENCRYPTION_KEYS)
 except KeyringError as exc:
     raise ImproperlyConfigured(f"ENCRYPTION_KEYS is malformed: {exc}") from None
+if not DEBUG and (SECRET_KEY == DEV_SECRET_KEY or _keyring.holds_any_of(DEV_ENCRYPTION_KEYS)):
+    raise ImproperlyConfigured(
+        "SECRET_KEY or ENCRYPTION_KEYS holds a public development value; generate real ones (.env.example)."
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -94,6 +99,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "calsync.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "accounts.middleware.DeviceSessionMiddleware",
@@ -210,11 +216,16 @@ else:
 CELERY_BROKER_DIR = VAR_DIR / "celery"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # Zero-setup transport: processes on one machine exchange messages through a folder (`make run`).
+    # Zero-setup transport: processes on one machine exchange messages through folders (`make run`).
+    # Every folder is named, or kombu writes a `control/` folder into the working directory.
+    _broker_folders = {name: CELERY_BROKER_DIR / name for name in ("queue", "processed", "control")}
+    for _folder in _broker_folders.values():
+        _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
-        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
-        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "data_folder_in": str(_broker_folders["queue"]),
+        "data_folder_out": str(_broker_folders["queue"]),
+        "processed_folder": str(_broker_folders["processed"]),
+        "control_folder": str(_broker_folders["control"]),
         "store_processed": False,
     }
 else:
@@ -233,6 +244,9 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+# --- Sync ---------------------------------------------------------------------------------------------
+SYNC_RUN_RETENTION_DAYS = env_int("SYNC_RUN_RETENTION_DAYS", 30)
 
 # --- Calendar providers ---------------------------------------------------------------------------
 # Client credentials and endpoints; endpoints are settings so tests and sovereign clouds can repoint them.

@@ -4,11 +4,16 @@ from typing import Any
 
 from django.contrib import admin
 from django.db import models
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import HttpRequest
 
 from connections.models import CalendarConnection, OAuthState, ProviderAccount
 
 SECRET_FIELDS = ("access_token", "refresh_token", "password")
+
+
+def stored(field: str) -> ExpressionWrapper:
+    return ExpressionWrapper(Q(**{f"{field}__isnull": False}), output_field=BooleanField())
 
 
 @admin.register(ProviderAccount)
@@ -32,17 +37,26 @@ class ProviderAccountAdmin(admin.ModelAdmin):
         "updated_at",
     )
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ProviderAccount]:
+        # Secrets are never shown, so never decrypted here: presence comes from IS NOT NULL in SQL.
+        return (
+            super()
+            .get_queryset(request)
+            .defer(*SECRET_FIELDS)
+            .annotate(**{f"stored_{name}": stored(name) for name in SECRET_FIELDS})
+        )
+
     @admin.display(boolean=True, description="access token stored")
     def has_access_token(self, obj: ProviderAccount) -> bool:
-        return obj.access_token is not None
+        return bool(obj.stored_access_token)  # type: ignore[attr-defined]
 
     @admin.display(boolean=True, description="refresh token stored")
     def has_refresh_token(self, obj: ProviderAccount) -> bool:
-        return obj.refresh_token is not None
+        return bool(obj.stored_refresh_token)  # type: ignore[attr-defined]
 
     @admin.display(boolean=True, description="password stored")
     def has_password(self, obj: ProviderAccount) -> bool:
-        return obj.password is not None
+        return bool(obj.stored_password)  # type: ignore[attr-defined]
 
 
 @admin.register(CalendarConnection)
@@ -50,9 +64,13 @@ class CalendarConnectionAdmin(admin.ModelAdmin):
     list_display = ("name", "user", "account", "is_connected", "sync_status", "last_synced_at", "consecutive_failures")
     list_filter = ("account__provider", "sync_status", "is_connected", "read_only")
     search_fields = ("name", "remote_id", "user__email", "account__email")
-    list_select_related = ("user", "account")
     raw_id_fields = ("user", "account")
     readonly_fields = ("sync_cursor", "sync_lease_until", "last_synced_at", "created_at", "updated_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CalendarConnection]:
+        # The account is joined for its name only; its secrets stay undecrypted.
+        account_secrets = [f"account__{name}" for name in SECRET_FIELDS]
+        return super().get_queryset(request).select_related("user", "account").defer(*account_secrets)
 
 
 @admin.register(OAuthState)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.timezone import now
@@ -66,14 +67,6 @@ class ProviderAccount(models.Model):
                 fields=["user", "provider", "external_id"], name="provider_accounts_user_provider_external_key"
             ),
         ]
-        indexes: ClassVar[list[Any]] = [
-            # The hourly keep-alive: active accounts with a refresh token not used for a week.
-            Index(
-                fields=["last_used_at"],
-                condition=models.Q(status="active", refresh_token__isnull=False),
-                name="provider_accounts_idle_idx",
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()} {self.email or self.external_id}"
@@ -95,12 +88,15 @@ class CalendarConnection(models.Model):
 
     # Also reachable through account.user; kept here for the seed's calendar_connections_user_id_idx, which
     # serves every per-user query (the week view joins events to a user's connections without the account).
+    # It must equal account.user: clean() checks it, and on PostgreSQL a composite foreign key
+    # (account_id, user_id) -> provider_accounts (id, user_id) enforces it (migration 0002).
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_connections", db_index=False
     )
     # Indexed (Django's FK index): an account's calendars, and the cascade when an account is removed.
     account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="calendars")
-    remote_id = models.CharField(max_length=2048, help_text="The provider's calendar id (CalDAV: collection URL).")
+    # 1024 keeps the unique key well inside PostgreSQL's btree entry limit (about 2.7 kB).
+    remote_id = models.CharField(max_length=1024, help_text="The provider's calendar id (CalDAV: collection URL).")
     name = models.CharField(max_length=255)
     color = models.CharField(max_length=7, blank=True, validators=[color_validator])
     timezone = models.CharField(max_length=64, blank=True, help_text="The calendar's default zone, if it has one.")
@@ -134,16 +130,15 @@ class CalendarConnection(models.Model):
         indexes: ClassVar[list[Any]] = [
             # Fetch a user's calendars (the seed's index name).
             Index(fields=["user"], name="calendar_connections_user_id_idx"),
-            # The every-5-minutes fan-out: connected calendars whose last sync is oldest.
-            Index(
-                fields=["last_synced_at"],
-                condition=models.Q(is_connected=True),
-                name="calendar_connections_due_idx",
-            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.account_id is not None and self.user_id is not None and self.account.user_id != self.user_id:
+            raise ValidationError({"account": "This account belongs to someone else."})
 
     @property
     def provider(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.db import connections
 
 from accounts.models import User
@@ -26,6 +27,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
             with connection.cursor() as cursor:
                 cursor.execute(f"ALTER DATABASE {name} SET calsync.audit_truncate = 'on'")
             connection.close()  # the next connection picks the setting up
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # The cache is Redis and outlives a test (and a run): rate-limit counters must not leak between them.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -21,8 +21,12 @@ def make_account(user: User, provider: str = Provider.GOOGLE, **fields: Any) -> 
 
 
 def make_connection(account: ProviderAccount, **fields: Any) -> CalendarConnection:
-    defaults: dict[str, Any] = {"remote_id": f"calendar-{CalendarConnection.objects.count()}", "name": "Work"}
-    return CalendarConnection.objects.create(user=account.user, account=account, **{**defaults, **fields})
+    defaults: dict[str, Any] = {
+        "user": account.user,
+        "remote_id": f"calendar-{CalendarConnection.objects.count()}",
+        "name": "Work",
+    }
+    return CalendarConnection.objects.create(account=account, **{**defaults, **fields})
 
 
 def make_event(connection: CalendarConnection, start: datetime | None = None, **fields: Any) -> CalendarEvent:

@@ -123,3 +123,19 @@ def test_staff_can_add_a_person_and_duplicate_emails_are_refused_whatever_their_
     duplicate = staff_client.post(add, {**form, "email": "OWNER@example.com", "usable_password": "true"})
     assert duplicate.status_code == 200
     assert "A person with this email address already exists." in duplicate.content.decode()
+
+
+def test_one_undecryptable_secret_does_not_take_the_lists_down(staff_client, populated, settings):
+    from calsync.lib.crypto import generate_key
+
+    settings.ENCRYPTION_KEYS = f"other:{generate_key()}"  # the stored values' key is gone
+    for name in ("provideraccount", "calendarconnection"):
+        assert staff_client.get(reverse(f"admin:connections_{name}_changelist")).status_code == 200, name
+    account_page = reverse("admin:connections_provideraccount_change", args=[populated["account"].pk])
+    assert staff_client.get(account_page).status_code == 200
+
+
+def test_a_deleted_person_cannot_be_reactivated_by_hand(staff_client, owner):
+    type(owner).objects.filter(pk=owner.pk).update(deleted_at=now(), is_active=False)
+    page = staff_client.get(reverse("admin:accounts_user_change", args=[owner.pk])).content.decode()
+    assert 'name="is_active"' not in page

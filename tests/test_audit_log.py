@@ -78,17 +78,36 @@ def test_the_database_refuses_truncate_outside_the_test_database_allowance(owner
     assert AuditLog.objects.count() == 1
 
 
-@pytest.mark.django_db(transaction=True)  # SET LOCAL lasts until a real commit, not a savepoint
+ARCHIVE_THIS_TRANSACTION = "SELECT set_config('calsync.audit_archive', txid_current()::text, %s)"
+
+
+@pytest.mark.django_db(transaction=True)  # the switch is scoped to a real transaction, not a savepoint
 def test_the_archive_switch_lets_delete_through_but_never_update(owner):
     row = record(action=AuditAction.ACCOUNT_SIGNED_IN, actor=owner)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL calsync.audit_archive = 'on'")
+        cursor.execute(ARCHIVE_THIS_TRANSACTION, [True])
         assert "UPDATE refused" in refused("UPDATE audit_logs SET action = 'x' WHERE id = %s", [row.pk])
         cursor.execute("DELETE FROM audit_logs WHERE id = %s", [row.pk])
     assert not AuditLog.objects.filter(pk=row.pk).exists()
-    # SET LOCAL ended with its transaction: the next delete is refused again.
+    # The switch ended with its transaction: the next delete is refused again.
     other = record(action=AuditAction.ACCOUNT_SIGNED_OUT, actor=owner)
     assert "DELETE refused" in refused("DELETE FROM audit_logs WHERE id = %s", [other.pk])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_switch_left_on_the_connection_opens_no_later_transaction(owner):
+    row = record(action=AuditAction.ACCOUNT_SIGNED_IN, actor=owner)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(ARCHIVE_THIS_TRANSACTION, [False])  # session-level, outlives the transaction
+    try:
+        assert "DELETE refused" in refused("DELETE FROM audit_logs WHERE id = %s", [row.pk])
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL calsync.audit_archive = 'on'")  # not a transaction id
+            cursor.execute("DELETE FROM audit_logs WHERE id = %s", [row.pk])
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET calsync.audit_archive")
+    assert AuditLog.objects.filter(pk=row.pk).exists()
 
 
 def test_purging_a_user_leaves_their_audit_rows_intact(owner):

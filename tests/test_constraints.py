@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils.timezone import now
 
 from accounts.models import User
+from connections.models import CalendarConnection
 from events.models import CalendarEvent
 from tests.factories import make_account, make_connection, make_event
 
@@ -122,3 +123,30 @@ def test_sign_up_refuses_a_taken_address_in_any_case_and_accepts_a_deleted_ones(
     User.objects.filter(pk=owner.pk).update(deleted_at=now(), is_active=False)
     assert client.post("/accounts/signup/", form).status_code == 302
     assert User.objects.get(email="owner@example.com").pk != owner.pk
+
+
+def test_a_connection_cannot_pair_one_person_with_anothers_account(owner, stranger):
+    from django.core.exceptions import ValidationError as ModelValidationError
+    from django.db import connection as db
+
+    strangers_account = make_account(stranger)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        make_connection(strangers_account, user=owner)
+        with db.cursor() as cursor:  # the key is deferred to commit; check it now
+            cursor.execute("SET CONSTRAINTS calendar_connections_account_owner_fk IMMEDIATE")
+    borrowed = CalendarConnection(user=owner, account=strangers_account, remote_id="x", name="x")
+    with pytest.raises(ModelValidationError, match="someone else"):
+        borrowed.full_clean()
+
+
+def test_an_all_day_event_is_whole_days_in_utc(owner):
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    connection = make_connection(make_account(owner))
+    berlin_midnight = datetime(2026, 7, 4, tzinfo=ZoneInfo("Europe/Berlin"))
+    rejected(lambda: make_event(connection, all_day=True, timezone="", start=berlin_midnight,
+                                end=berlin_midnight + timedelta(days=1)))  # fmt: skip
+    utc_midnight = datetime(2026, 7, 4, tzinfo=UTC)
+    rejected(lambda: make_event(connection, all_day=True, timezone="", start=utc_midnight, end=utc_midnight))
+    make_event(connection, all_day=True, timezone="", start=utc_midnight, end=utc_midnight + timedelta(days=2))

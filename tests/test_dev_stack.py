@@ -21,8 +21,6 @@ def test_the_zero_setup_stack_serves_pages_and_runs_tasks(tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in ZERO_SETUP_UNSET}
     var = tmp_path / "var"
     env.update({"DEBUG": "1", "CALSYNC_VAR_DIR": str(var), "PATH": f"{BIN}:{env['PATH']}"})
-    for folder in ("queue", "processed"):
-        (var / "celery" / folder).mkdir(parents=True)
     migrate = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, capture_output=True, text=True
     )
@@ -51,3 +49,5 @@ def test_the_zero_setup_stack_serves_pages_and_runs_tasks(tmp_path):
         )
         assert "Connected to filesystem://" in log.read_text()
         assert "beat: Starting" in log.read_text()
+    assert not (ROOT / "control").exists(), "the broker must keep its folders under CALSYNC_VAR_DIR"
+    assert (var / "celery" / "control").is_dir()

@@ -131,3 +131,18 @@ def test_it_keeps_key_ids_independent_of_their_position():
     first, second = generate_key(), generate_key()
     sealed = Keyring.parse(f"a:{first},b:{second}").encrypt("secret", "t.c")
     assert Keyring.parse(f"b:{second},a:{first}").decrypt(sealed, "t.c") == "secret"
+
+
+def test_dumpdata_leaves_secrets_out(owner):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    make_account(owner, access_token=TOKEN, refresh_token="1//refresh-secret")
+    out = StringIO()
+    call_command("dumpdata", "connections.provideraccount", stdout=out)
+    dumped = out.getvalue()
+    assert '"external_id"' in dumped
+    assert TOKEN not in dumped
+    assert "refresh-secret" not in dumped
+    assert "access_token" not in dumped

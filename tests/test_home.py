@@ -22,7 +22,7 @@ def test_it_refuses_writes(client, db):
 
 
 def test_the_health_check_reports_the_database(client, db):
-    response = client.get(reverse("healthz"))
+    response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
     assert "no-cache" in response["Cache-Control"]
@@ -32,3 +32,11 @@ def test_allauth_pages_render_in_our_layout(client, db):
     response = client.get(reverse("account_login"))
     assert response.status_code == 200
     assert b'class="site-header"' in response.content
+
+
+def test_the_health_check_answers_probes_on_any_host_and_over_http(client, db, settings):
+    settings.ALLOWED_HOSTS = ["calsync.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz", HTTP_HOST="10.1.2.3:8000").status_code == 200
+    assert client.get("/", HTTP_HOST="10.1.2.3:8000").status_code == 400  # everything else is still guarded
+    assert client.get("/", HTTP_HOST="calsync.example.com").status_code == 301

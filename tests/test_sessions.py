@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 from allauth.account.models import EmailAddress
 from django.conf import settings
-from django.db import connection
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.backends.base import UpdateError
+from django.db import IntegrityError, connection
 from django.test import Client
 from django.utils.timezone import now
 
@@ -122,3 +124,42 @@ def test_deleting_a_user_deletes_their_sessions(client, verified_owner):
     sign_in(client, verified_owner)
     type(verified_owner).all_objects.filter(pk=verified_owner.pk).delete()
     assert not Session.objects.exists()
+
+
+def test_the_data_survives_the_key_rotation_at_sign_in(client, verified_owner):
+    anonymous = client.session
+    anonymous["return_to"] = "/week/2026-11-23/"
+    anonymous.save()
+    client.cookies[settings.SESSION_COOKIE_NAME] = anonymous.session_key
+    sign_in(client, verified_owner)
+    assert client.session["return_to"] == "/week/2026-11-23/"
+
+
+def test_flush_ends_the_session_and_issues_a_new_key(db):
+    store = SessionStore()
+    store["n"] = 1
+    store.create()
+    old_key = store.session_key
+    assert old_key is not None
+    store.flush()
+    assert store.session_key is None
+    assert not store.exists(old_key)
+    assert not Session.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the foreign key is checked at commit, so commit for real
+def test_a_session_for_a_user_who_no_longer_exists_fails_once_instead_of_looping():
+    store = SessionStore()
+    store[SESSION_KEY] = "987654321"  # no such user: the foreign key refuses the row
+    with pytest.raises(IntegrityError):
+        store.create()
+
+
+def test_saving_a_session_whose_row_vanished_is_refused(db):
+    store = SessionStore()
+    store["n"] = 1
+    store.create()
+    Session.objects.all().delete()  # e.g. "sign out everywhere" from another device
+    store["n"] = 2
+    with pytest.raises(UpdateError):
+        store.save()

@@ -56,6 +56,14 @@ def test_it_refuses_malformed_encryption_keys(tmp_path):
     assert "ENCRYPTION_KEYS is malformed" in result.stderr
 
 
+def test_it_refuses_the_public_development_keys_in_production(tmp_path):
+    from calsync.lib.crypto import DEV_ENCRYPTION_KEYS
+
+    result = start({**SECRETS, "ENCRYPTION_KEYS": f"{SECRETS['ENCRYPTION_KEYS']},{DEV_ENCRYPTION_KEYS}"}, tmp_path)
+    assert result.returncode != 0
+    assert "public development value" in result.stderr
+
+
 def test_it_refuses_a_misspelt_boolean(tmp_path):
     result = start({**SECRETS, "DEBUG": "maybe"}, tmp_path)
     assert result.returncode != 0

@@ -40,7 +40,8 @@ def test_it_migrates_and_serves_pages_on_sqlite(tmp_path):
     assert (tmp_path / "var" / "calsync.sqlite3").stat().st_size > 0
 
     base = f"http://127.0.0.1:{env['PORT']}"
-    with process([str(BIN / "gunicorn"), "calsync.wsgi"], env, tmp_path / "gunicorn.log"):
+    gunicorn = [str(BIN / "gunicorn"), "calsync.wsgi", "--bind", f"127.0.0.1:{env['PORT']}"]
+    with process(gunicorn, env, tmp_path / "gunicorn.log"):
         wait_until(lambda: answers(f"{base}/healthz"), 60, "gunicorn to answer")
         with urllib.request.urlopen(f"{base}/healthz") as response:  # noqa: S310
             assert json.load(response) == {"status": "ok", "database": "ok"}
@@ -51,5 +52,8 @@ def test_it_migrates_and_serves_pages_on_sqlite(tmp_path):
         assert stylesheet, "the page should link the hashed stylesheet from the manifest"
         with urllib.request.urlopen(base + stylesheet.group(1)) as response:  # noqa: S310
             assert b"--accent" in response.read()
-        with urllib.request.urlopen(f"{base}/accounts/signup/") as response:  # noqa: S310
+        with urllib.request.urlopen(f"{base}/accounts/signup/?code=authorization-code-secret") as response:  # noqa: S310
             assert response.status == 200
+    access_log = (tmp_path / "gunicorn.log").read_text()
+    assert "GET /accounts/signup/ HTTP/1.1" in access_log
+    assert "authorization-code-secret" not in access_log

@@ -1,13 +1,15 @@
 """Make audit_logs append-only in the database itself (PostgreSQL; SQLite, the demo default, skips this).
 
 - UPDATE: always refused.
-- DELETE: refused unless the transaction set `calsync.audit_archive = 'on'` (SET LOCAL), which only the
-  archive job does, after writing and verifying the archive.
+- DELETE: refused unless `calsync.audit_archive` holds the id of the current transaction, which only
+  the archive job sets (`SELECT set_config('calsync.audit_archive', txid_current()::text, true)`), after
+  writing and verifying the archive. Naming the transaction means a setting left on a pooled connection
+  by mistake (a session-level SET) lets nothing through in the next transaction.
 - TRUNCATE: refused unless `calsync.audit_truncate = 'on'`. Nothing in the app sets it; the test suite sets
   it on its throw-away test database so Django can empty tables between transactional tests.
 
-These guard against mistakes and bugs in the application. A database superuser can still drop the
-triggers; separate roles are the defence against that.
+These guard against mistakes and bugs in the application. The role that owns the table can still drop
+the triggers; a separate, non-owning application role is the defence against that.
 """
 
 from django.db import migrations
@@ -17,7 +19,7 @@ from calsync.lib.migrations import PostgresOnlySQL
 CREATE = """
 CREATE FUNCTION audit_logs_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND current_setting('calsync.audit_archive', true) = 'on' THEN
+    IF TG_OP = 'DELETE' AND current_setting('calsync.audit_archive', true) = txid_current()::text THEN
         RETURN OLD;
     END IF;
     IF TG_OP = 'TRUNCATE' AND current_setting('calsync.audit_truncate', true) = 'on' THEN

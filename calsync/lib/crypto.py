@@ -71,6 +71,10 @@ class Keyring:
             keys[key_id] = key
         return cls(current_id=next(iter(keys)), keys=keys)
 
+    def holds_any_of(self, spec: str) -> bool:
+        """Whether this keyring contains any key material of `spec` (e.g. the public development key)."""
+        return bool(set(self.keys.values()) & set(Keyring.parse(spec).keys.values()))
+
     def encrypt(self, plaintext: str, context: str) -> str:
         nonce = secrets.token_bytes(NONCE_BYTES)
         sealed = AESGCM(self.keys[self.current_id]).encrypt(

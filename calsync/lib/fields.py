@@ -14,10 +14,22 @@ class EncryptedTextField(models.TextField):
     """Text encrypted with AES-256-GCM under the current key; decrypted on load.
 
     Each save writes a fresh nonce under the newest key, so re-saving a row rotates it. The ciphertext is
-    bound to ``table.column``. Values cannot be searched: only ``isnull`` lookups are allowed.
+    bound to ``table.column``. Values cannot be searched: only ``isnull`` lookups are allowed. Loading a
+    value that does not decrypt raises DecryptionError; pages that only list rows should defer these
+    fields, so one bad value cannot take a whole list down.
     """
 
     description = "Text encrypted at rest (AES-256-GCM)"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Left out of dumpdata/serializers: a fixture or JSON backup would otherwise hold the plaintext.
+        kwargs["serialize"] = False
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.pop("serialize", None)
+        return name, path, args, kwargs
 
     def encryption_context(self) -> str:
         return f"{self.model._meta.db_table}.{self.column}"
