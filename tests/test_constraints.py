@@ -120,6 +120,8 @@ def test_sign_up_refuses_a_taken_address_in_any_case_and_accepts_a_deleted_ones(
     client.post("/accounts/signup/", form)  # answered like any sign-up, so addresses cannot be enumerated
     assert User.all_objects.filter(email="owner@example.com").count() == 1
 
+    # The users table's side of re-sign-up. (Deleting an account must also remove the person's allauth
+    # EmailAddress rows, or allauth still sees the address as taken: the account-deletion service's job.)
     User.objects.filter(pk=owner.pk).update(deleted_at=now(), is_active=False)
     assert client.post("/accounts/signup/", form).status_code == 302
     assert User.objects.get(email="owner@example.com").pk != owner.pk
