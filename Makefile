@@ -18,7 +18,7 @@ TEST_ENV := DEBUG=0 \
 	SECRET_KEY=test-secret-key-not-for-production \
 	ENCRYPTION_KEYS=test:Y2Fsc3luYy10ZXN0LXN1aXRlLWtleS0zMi1ieXRlcyE=
 
-.PHONY: help install run test lint audit bench lock clean
+.PHONY: help install run test lint audit bench lock clean chromium
 
 help:
 	@echo "make run    serve calsync with a Celery worker and beat (SQLite and a folder broker unless configured)"
@@ -54,7 +54,13 @@ lint: $(INSTALLED)
 	$(TEST_ENV) $(BIN)/mypy .
 	$(BIN)/bandit -q -c pyproject.toml -r .
 
-test: lint
+# The browser tests drive Debian's chromium (Playwright's own browser download cannot work here).
+chromium:
+	@command -v chromium >/dev/null || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: lint chromium
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 

@@ -7,6 +7,10 @@ cannot be reversed by guessing.
 
 The row also carries the device context (user, user agent, IP, created, last seen) that the
 DeviceSessionMiddleware hands over, for the Devices page.
+
+Expiry: `expire_date` is the earliest of the idle limit (SESSION_IDLE_TIMEOUT after the last request),
+the absolute limit (SESSION_ABSOLUTE_TIMEOUT after sign-in) and Django's own expiry (set_expiry). Every
+save and every touch moves the idle limit on; nothing moves the absolute one.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class SessionStore(SessionBase):
         super().__init__(session_key)
         self.client: ClientInfo | None = None
         self.last_seen_at: datetime | None = None
+        self.created_at: datetime | None = None
 
     @classmethod
     def get_model_class(cls) -> Any:
@@ -61,6 +66,7 @@ class SessionStore(SessionBase):
             self._session_key = None
             return {}
         self.last_seen_at = row.last_seen_at
+        self.created_at = row.created_at
         return data
 
     def exists(self, session_key: str) -> bool:
@@ -82,9 +88,11 @@ class SessionStore(SessionBase):
             return self.create()
         data = self._get_session(no_load=must_create)  # type: ignore[attr-defined]  # missing from stubs
         now = timezone.now()
+        if must_create or self.created_at is None:
+            self.created_at = now
         fields = {
             "session_data": self.encode(data),
-            "expire_date": self.get_expiry_date(),
+            "expire_date": self._expire_date(now, requested=self.get_expiry_date()),
             "user_id": self._user_id(data),
             "last_seen_at": now,
         }
@@ -96,7 +104,7 @@ class SessionStore(SessionBase):
         if must_create:
             try:
                 with transaction.atomic(using=using):
-                    self.model.objects.using(using).create(key_hash=key_hash, created_at=now, **fields)
+                    self.model.objects.using(using).create(key_hash=key_hash, created_at=self.created_at, **fields)
             except IntegrityError as exc:
                 if self.exists(self.session_key):
                     raise CreateError from exc  # the key is taken: create() draws another
@@ -112,13 +120,16 @@ class SessionStore(SessionBase):
         self.last_seen_at = now
 
     def touch(self) -> None:
-        """Refresh last_seen_at (and the device's current IP) when it is older than SESSION_TOUCH_INTERVAL."""
+        """Refresh last_seen_at, the idle expiry and the device's current IP, at most every SESSION_TOUCH_INTERVAL."""
         if not self.session_key or self.last_seen_at is None:
             return
         now = timezone.now()
         if now - self.last_seen_at < timedelta(seconds=settings.SESSION_TOUCH_INTERVAL):
             return
-        fields: dict[str, Any] = {"last_seen_at": now}
+        fields: dict[str, Any] = {
+            "last_seen_at": now,
+            "expire_date": self._expire_date(now, requested=self.get_expiry_date()),
+        }
         if self.client is not None:
             fields["ip_address"] = self.client.ip
         self.model.objects.filter(key_hash=hash_session_key(self.session_key)).update(**fields)
@@ -136,6 +147,11 @@ class SessionStore(SessionBase):
         from accounts.services import sessions_clear_expired
 
         sessions_clear_expired()
+
+    def _expire_date(self, now: datetime, *, requested: datetime) -> datetime:
+        idle_limit = now + timedelta(seconds=settings.SESSION_IDLE_TIMEOUT)
+        absolute_limit = (self.created_at or now) + timedelta(seconds=settings.SESSION_ABSOLUTE_TIMEOUT)
+        return min(requested, idle_limit, absolute_limit)
 
     @staticmethod
     def _user_id(data: dict[str, Any]) -> Any:

@@ -22,6 +22,7 @@ class AuditAction(models.TextChoices):
     ACCOUNT_MFA_DISABLED = "account.mfa_disabled", "Two-factor authentication disabled"
     ACCOUNT_SESSION_ENDED = "account.session_ended", "Session ended"
     ACCOUNT_DELETED = "account.deleted", "Account deleted"
+    ACCOUNT_DATA_EXPORTED = "account.data_exported", "Data downloaded"
     ACCOUNT_PURGED = "account.purged", "Account purged"
     # Calendar connections
     CONNECTION_CONNECTED = "connection.connected", "Calendar account connected"

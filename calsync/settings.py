@@ -86,11 +86,13 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.messages",
+    "django.contrib.humanize",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_celery_beat",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "calsync.apps.CalsyncConfig",
     "accounts",
     "connections",
@@ -141,6 +143,8 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Each request is one transaction: a change and its audit row commit together, or neither does.
+DATABASES["default"]["ATOMIC_REQUESTS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts and sessions ------------------------------------------------------------------------
@@ -153,8 +157,12 @@ AUTHENTICATION_BACKENDS = [
 # (the partial index users_email_key), and both backends look users up through that index.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 
+# Argon2id for every new or re-hashed password; bcrypt (the original design's choice, and what imported
+# accounts carry) and PBKDF2 are still accepted and upgraded to Argon2id at the next sign-in.
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.BCryptPasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
 ]
@@ -167,7 +175,11 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Our own session store keeps only a SHA-256 of each key (accounts.sessions).
 SESSION_ENGINE = "accounts.sessions"
-SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600)
+# A session ends after this long without a request (idle), and in any case this long after sign-in
+# (absolute); the browser cookie lives as long as the absolute limit.
+SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 14 * 24 * 3600)
+SESSION_ABSOLUTE_TIMEOUT = env_int("SESSION_ABSOLUTE_TIMEOUT", 30 * 24 * 3600)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -176,12 +188,31 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SESSION_TOUCH_INTERVAL = env_int("SESSION_TOUCH_INTERVAL", 300)
 # Number of reverse proxies in front of the app whose X-Forwarded-For entries we trust (calsync.lib.http).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT  # allauth's rate limits count the same client
 
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupProfileForm"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False  # the password change keeps this session; Devices ends others
+ACCOUNT_EMAIL_NOTIFICATIONS = True  # tell people when their password or email changes
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[calsync] "
+# allauth's limits, spelled out: failed sign-ins per IP and per address, sign-ups and resets per IP.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "10/m/ip,5/5m/key",
+    "signup": "20/m/ip",
+    "reset_password": "20/m/ip,5/m/key",  # nosec B105 (a rate, not a password)
+    "reset_password_from_key": "20/m/ip",  # nosec B105 (a rate, not a password)
+    "confirm_email": "1/3m/key",
+    "change_password": "5/m/user",  # nosec B105 (a rate, not a password)
+    "reauthenticate": "10/m/user",
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "calsync"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 
 # --- Security headers -----------------------------------------------------------------------------

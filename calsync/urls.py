@@ -8,6 +8,7 @@ admin.site.site_title = "calsync admin"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

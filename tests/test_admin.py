@@ -83,14 +83,16 @@ def test_the_account_page_says_which_secrets_are_stored(staff_client, populated)
 
 
 def test_the_audit_log_is_read_only_in_the_admin(staff_client, populated):
-    row = AuditLog.objects.get()
+    row = AuditLog.objects.get(action=AuditAction.CONNECTION_CONNECTED)
+    rows_before = AuditLog.objects.count()
     assert staff_client.get(reverse("admin:audit_auditlog_add")).status_code == 403
     delete = staff_client.post(reverse("admin:audit_auditlog_delete", args=[row.pk]), {"post": "yes"})
     assert delete.status_code == 403
     page = staff_client.get(reverse("admin:audit_auditlog_change", args=[row.pk]))
     assert page.status_code == 200
     assert b'name="_save"' not in page.content
-    assert AuditLog.objects.count() == 1
+    assert AuditLog.objects.count() == rows_before
+    assert AuditLog.objects.filter(pk=row.pk, action=AuditAction.CONNECTION_CONNECTED).exists()
 
 
 def test_deleted_people_stay_visible_to_staff(staff_client, owner):

@@ -1,0 +1,105 @@
+"""Download my data: JSON and iCalendar of my account, connections (never secrets) and events; nobody else's."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+from icalendar import Calendar
+
+from audit.models import AuditAction, AuditLog
+from tests.factories import make_account, make_connection, make_event
+
+TOKEN = "ya29.very-secret-token"
+
+
+@pytest.fixture
+def calendar(owner):
+    connection = make_connection(make_account(owner, access_token=TOKEN, refresh_token=TOKEN + "r"), name="Work")
+    make_event(
+        connection, provider_event_id="trip", title="Lisbon <b>trip</b>\nday one", all_day=True, timezone="",
+        start=datetime(2026, 7, 4, tzinfo=UTC), end=datetime(2026, 7, 7, tzinfo=UTC),
+    )  # fmt: skip
+    master = make_event(
+        connection, provider_event_id="standup", ical_uid="standup@example.com", title="Stand-up",
+        start=datetime(2026, 11, 2, 8, tzinfo=UTC), end=datetime(2026, 11, 2, 8, 15, tzinfo=UTC),
+        timezone="Europe/Berlin", recurrence="RRULE:FREQ=WEEKLY;BYDAY=MO\nEXDATE;TZID=Europe/Berlin:20261109T090000",
+    )  # fmt: skip
+    make_event(
+        connection, provider_event_id="standup_20261116", title="Stand-up (moved)", recurring_event=master,
+        master_provider_event_id="standup", original_start=datetime(2026, 11, 16, 8, tzinfo=UTC),
+        start=datetime(2026, 11, 16, 9, tzinfo=UTC), end=datetime(2026, 11, 16, 9, 15, tzinfo=UTC),
+        timezone="Europe/Berlin",
+    )  # fmt: skip
+    make_event(connection, provider_event_id="gone", title="Deleted", deleted_at=datetime.now(UTC))
+    make_event(connection, provider_event_id="broken", title="Odd rule", recurrence="RRULE:NOT A RULE")
+    return connection
+
+
+@pytest.fixture
+def signed_in(client, owner):
+    client.force_login(owner)
+    return client
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def test_the_json_export_has_my_account_connections_and_events_but_no_secrets(signed_in, calendar, stranger):
+    make_event(make_connection(make_account(stranger)), title="Stranger's private meeting")
+    response = signed_in.get("/accounts/export/calsync.json")
+    assert response["Content-Disposition"].startswith('attachment; filename="calsync-')
+    raw = body(response)
+    assert TOKEN.encode() not in raw
+    data = json.loads(raw)
+    assert data["account"]["email"] == "owner@example.com"
+    assert [c["calendar"] for c in data["connections"]] == ["Work"]
+    titles = {event["title"] for event in data["events"]}
+    assert titles == {"Lisbon <b>trip</b>\nday one", "Stand-up", "Stand-up (moved)", "Odd rule"}
+    trip = next(event for event in data["events"] if event["id"] == "trip")
+    assert (trip["start"], trip["end"], trip["all_day"]) == ("2026-07-04", "2026-07-07", True)
+    assert AuditLog.objects.filter(action=AuditAction.ACCOUNT_DATA_EXPORTED, actor_id=calendar.user_id).exists()
+
+
+def test_the_ics_export_is_a_calendar_any_app_can_read(signed_in, calendar, stranger):
+    make_event(make_connection(make_account(stranger)), title="Stranger's private meeting")
+    response = signed_in.get("/accounts/export/calsync.ics")
+    assert response["Content-Type"] == "text/calendar; charset=utf-8"
+    parsed = Calendar.from_ical(body(response))
+    events = {str(event["SUMMARY"]): event for event in parsed.walk("VEVENT")}
+    assert set(events) == {"Lisbon <b>trip</b>\nday one", "Stand-up", "Stand-up (moved)", "Odd rule"}
+
+    trip = events["Lisbon <b>trip</b>\nday one"]
+    assert (trip.decoded("DTSTART"), trip.decoded("DTEND")) == (date(2026, 7, 4), date(2026, 7, 7))
+
+    standup = events["Stand-up"]
+    assert standup.decoded("DTSTART") == datetime(2026, 11, 2, 9, tzinfo=standup.decoded("DTSTART").tzinfo)
+    assert standup["DTSTART"].params["TZID"] == "Europe/Berlin"
+    assert standup["RRULE"].to_ical() == b"FREQ=WEEKLY;BYDAY=MO"
+    assert "EXDATE" in standup
+
+    moved = events["Stand-up (moved)"]
+    assert str(moved["UID"]) == "standup@example.com"  # an exception shares its series' UID
+    assert moved.decoded("RECURRENCE-ID").astimezone(UTC) == datetime(2026, 11, 16, 8, tzinfo=UTC)
+    assert "RRULE" not in events["Odd rule"]  # an unreadable rule is left out, the event is not
+
+    assert [str(zone["TZID"]) for zone in parsed.walk("VTIMEZONE")] == ["Europe/Berlin"]
+
+
+def test_an_account_without_events_exports_cleanly(signed_in, owner):
+    data = json.loads(body(signed_in.get("/accounts/export/calsync.json")))
+    assert (data["connections"], data["events"]) == ([], [])
+    assert list(Calendar.from_ical(body(signed_in.get("/accounts/export/calsync.ics"))).walk("VEVENT")) == []
+
+
+def test_exports_need_a_signed_in_person(client, db):
+    for url in ("/accounts/export/", "/accounts/export/calsync.json", "/accounts/export/calsync.ics"):
+        assert client.get(url).status_code == 302
+
+
+def test_the_export_page_links_both_downloads(signed_in):
+    page = signed_in.get("/accounts/export/").content.decode()
+    assert "/accounts/export/calsync.json" in page
+    assert "/accounts/export/calsync.ics" in page
