@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth.hashers import make_password
+from django.core import mail
 from django.test import Client
 
 from accounts.models import User
@@ -191,3 +192,27 @@ def test_signing_out_needs_a_post(client, member):
     sign_in(client, member.email)
     assert client.get("/accounts/logout/").status_code == 200  # a confirmation page: a link signs no one out
     assert client.get("/").context["user"] == member
+
+
+def test_password_reset_requests_are_rate_limited_per_address(client, member):
+    for _ in range(5):
+        assert client.post("/accounts/password/reset/", {"email": member.email}).status_code == 302
+    limited = client.post("/accounts/password/reset/", {"email": member.email})
+    assert limited.status_code == 429
+    assert b"Too many attempts" in limited.content
+    assert len(mail.outbox) == 5
+
+
+def test_sign_ups_are_rate_limited_per_ip(client, db):
+    for number in range(20):
+        form = {"email": f"person{number}@example.com", "password1": PASSWORD, "password2": PASSWORD}
+        Client(REMOTE_ADDR="192.0.2.200").post("/accounts/signup/", form)
+    late = Client(REMOTE_ADDR="192.0.2.200").post(
+        "/accounts/signup/", {"email": "late@example.com", "password1": PASSWORD, "password2": PASSWORD}
+    )
+    assert late.status_code == 429
+    assert not User.objects.filter(email="late@example.com").exists()
+    other_ip = Client(REMOTE_ADDR="192.0.2.201").post(
+        "/accounts/signup/", {"email": "other@example.com", "password1": PASSWORD, "password2": PASSWORD}
+    )
+    assert other_ip.status_code == 302

@@ -40,3 +40,10 @@ def test_the_health_check_answers_probes_on_any_host_and_over_http(client, db, s
     assert client.get("/healthz", HTTP_HOST="10.1.2.3:8000").status_code == 200
     assert client.get("/", HTTP_HOST="10.1.2.3:8000").status_code == 400  # everything else is still guarded
     assert client.get("/", HTTP_HOST="calsync.example.com").status_code == 301
+
+
+def test_an_unknown_page_is_a_friendly_404_in_our_layout(client, db):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert b"Page not found" in response.content
+    assert b'class="site-header"' in response.content
