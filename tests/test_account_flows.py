@@ -216,3 +216,11 @@ def test_sign_ups_are_rate_limited_per_ip(client, db):
         "/accounts/signup/", {"email": "other@example.com", "password1": PASSWORD, "password2": PASSWORD}
     )
     assert other_ip.status_code == 302
+
+
+def test_allauths_management_pages_sit_in_our_account_layout(client, member):
+    client.force_login(member)
+    for url in ("/accounts/password/change/", "/accounts/2fa/", "/accounts/email/", "/accounts/devices/"):
+        html = client.get(url).content.decode()
+        assert 'class="account-nav"' in html, url
+        assert html.count('class="site-header"') == 1, url
