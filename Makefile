@@ -58,7 +58,7 @@ lint: $(INSTALLED)
 chromium:
 	@command -v chromium >/dev/null || { \
 		echo "installing Debian's chromium for the browser tests"; \
-		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test: lint chromium
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
