@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.http import HttpRequest
 
@@ -18,13 +16,13 @@ class SignupProfileForm(forms.Form):
     """
 
     name = forms.CharField(max_length=150, required=False, label="Name (optional)")
-    timezone = forms.CharField(
-        max_length=64, required=False, widget=forms.HiddenInput(attrs={"data-guess-timezone": ""})
-    )
+    # A plain Field (no length or character rules): whatever the browser sent, clean_timezone() turns
+    # it into a known zone, so a hidden field can never block sign-up.
+    timezone = forms.Field(required=False, widget=forms.HiddenInput(attrs={"data-guess-timezone": ""}))
 
     def clean_timezone(self) -> str:
-        guessed = self.cleaned_data.get("timezone", "")
-        return guessed if is_known_timezone(guessed) else DEFAULT_TIMEZONE
+        guessed = self.cleaned_data.get("timezone") or ""
+        return guessed if isinstance(guessed, str) and is_known_timezone(guessed) else DEFAULT_TIMEZONE
 
     def signup(self, request: HttpRequest, user: User) -> None:
         user.name = self.cleaned_data["name"]
@@ -44,21 +42,9 @@ class ProfileForm(forms.ModelForm):
 
 
 class DeleteAccountForm(forms.Form):
-    password = forms.CharField(
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        label="Your password",
-        help_text="To make sure it is really you.",
-    )
+    """The last step; the password (or a second factor) was asked for just before, by allauth's
+    reauthentication, which is rate-limited and audited."""
+
     confirm = forms.BooleanField(
         label="I understand my calendars, events and settings will be removed, and this cannot be undone."
     )
-
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.user = user
-
-    def clean_password(self) -> str:
-        password: str = self.cleaned_data["password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError("That is not your password.", code="wrong_password")
-        return password

@@ -91,7 +91,7 @@ def account_delete(*, user: User, request: HttpRequest | None = None) -> None:
         refresh_token=None,
         password=None,
         token_expires_at=None,
-        status=AccountStatus.NEEDS_RECONNECT,
+        status=AccountStatus.REVOKED,
     )
     CalendarConnection.objects.filter(user=user).update(is_connected=False, sync_cursor="")
     OAuthState.objects.filter(user=user).delete()

@@ -10,7 +10,9 @@ DeviceSessionMiddleware hands over, for the Devices page.
 
 Expiry: `expire_date` is the earliest of the idle limit (SESSION_IDLE_TIMEOUT after the last request),
 the absolute limit (SESSION_ABSOLUTE_TIMEOUT after sign-in) and Django's own expiry (set_expiry). Every
-save and every touch moves the idle limit on; nothing moves the absolute one.
+save and every touch moves the idle limit on; nothing moves the absolute one. Loading also checks both
+limits against the current settings, so shortening them (say, during an incident) takes effect at once.
+A key rotated while signed in (a password change) keeps its sign-in time; signing in starts a new one.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class SessionStore(SessionBase):
         self.client: ClientInfo | None = None
         self.last_seen_at: datetime | None = None
         self.created_at: datetime | None = None
+        self._signed_in_at_to_keep: datetime | None = None
 
     @classmethod
     def get_model_class(cls) -> Any:
@@ -63,6 +66,9 @@ class SessionStore(SessionBase):
             row = self.model.objects.get(key_hash=hash_session_key(self.session_key), expire_date__gt=timezone.now())
             data = self.decode(row.session_data)
         except (self.model.DoesNotExist, SuspiciousOperation):
+            self._session_key = None
+            return {}
+        if self._past_limits(row.created_at, row.last_seen_at):
             self._session_key = None
             return {}
         self.last_seen_at = row.last_seen_at
@@ -89,7 +95,8 @@ class SessionStore(SessionBase):
         data = self._get_session(no_load=must_create)  # type: ignore[attr-defined]  # missing from stubs
         now = timezone.now()
         if must_create or self.created_at is None:
-            self.created_at = now
+            self.created_at = self._signed_in_at_to_keep or now
+            self._signed_in_at_to_keep = None
         fields = {
             "session_data": self.encode(data),
             "expire_date": self._expire_date(now, requested=self.get_expiry_date()),
@@ -119,6 +126,12 @@ class SessionStore(SessionBase):
                 raise UpdateError
         self.last_seen_at = now
 
+    def cycle_key(self) -> None:
+        # Rotating an already signed-in session keeps its sign-in time (and so its absolute limit).
+        if SESSION_KEY in self._get_session():  # type: ignore[attr-defined]  # missing from stubs
+            self._signed_in_at_to_keep = self.created_at
+        super().cycle_key()
+
     def touch(self) -> None:
         """Refresh last_seen_at, the idle expiry and the device's current IP, at most every SESSION_TOUCH_INTERVAL."""
         if not self.session_key or self.last_seen_at is None:
@@ -147,6 +160,13 @@ class SessionStore(SessionBase):
         from accounts.services import sessions_clear_expired
 
         sessions_clear_expired()
+
+    @staticmethod
+    def _past_limits(created_at: datetime, last_seen_at: datetime) -> bool:
+        now = timezone.now()
+        idle = timedelta(seconds=settings.SESSION_IDLE_TIMEOUT)
+        absolute = timedelta(seconds=settings.SESSION_ABSOLUTE_TIMEOUT)
+        return now - last_seen_at >= idle or now - created_at >= absolute
 
     def _expire_date(self, now: datetime, *, requested: datetime) -> datetime:
         idle_limit = now + timedelta(seconds=settings.SESSION_IDLE_TIMEOUT)

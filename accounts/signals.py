@@ -17,6 +17,8 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from accounts.models import User, normalize_email
+from accounts.services import sessions_end_others
+from accounts.sessions import hash_session_key
 from audit.models import AuditAction
 from audit.services import record
 
@@ -61,11 +63,20 @@ def audit_signed_out(sender: Any, request: HttpRequest | None, user: User | None
 @receiver(account_signals.password_set, dispatch_uid="audit_password_set")
 def audit_password_changed(sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
     record(action=AuditAction.ACCOUNT_PASSWORD_CHANGED, actor=user, request=request)
+    end_other_sessions(request, user)
 
 
 @receiver(account_signals.password_reset, dispatch_uid="audit_password_reset")
 def audit_password_reset(sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
     record(action=AuditAction.ACCOUNT_PASSWORD_RESET, actor=user, request=request)
+    end_other_sessions(request, user)
+
+
+def end_other_sessions(request: HttpRequest, user: User) -> None:
+    """A new password signs every other device out at once (and off the Devices page), not only when
+    each of them next makes a request and fails Django's session-hash check."""
+    key = request.session.session_key if request.user == user else None
+    sessions_end_others(user=user, keep_key_hash=hash_session_key(key) if key else None, request=request)
 
 
 @receiver(mfa_signals.authenticator_added, dispatch_uid="audit_mfa_enabled")

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from accounts import views
 
@@ -6,7 +6,7 @@ urlpatterns = [
     path("settings/", views.settings_view, name="account_settings"),
     path("devices/", views.devices_view, name="account_devices"),
     path("devices/sign-out-others/", views.devices_sign_out_others, name="account_devices_sign_out_others"),
-    path("devices/<str:key_hash>/sign-out/", views.device_sign_out, name="account_device_sign_out"),
+    re_path(r"^devices/(?P<key_hash>[0-9a-f]{64})/sign-out/$", views.device_sign_out, name="account_device_sign_out"),
     path("delete/", views.delete_account_view, name="account_delete"),
     path("export/", views.export_view, name="account_export"),
     path("export/calsync.json", views.export_json_view, name="account_export_json"),

@@ -3,10 +3,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
+from allauth.account.decorators import reauthentication_required
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -31,11 +32,16 @@ def current_key_hash(request: HttpRequest) -> str | None:
     return hash_session_key(key) if key else None
 
 
+def posted(request: HttpRequest) -> QueryDict | None:
+    """The form data of a POST (even an empty one, so it is validated), None otherwise."""
+    return request.POST if request.method == "POST" else None
+
+
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def settings_view(request: HttpRequest) -> HttpResponse:
     user = signed_in_user(request)
-    form = ProfileForm(request.POST or None, instance=User.objects.get(pk=user.pk))
+    form = ProfileForm(posted(request), instance=User.objects.get(pk=user.pk))
     if request.method == "POST" and form.is_valid():
         user_update_profile(user=user, **{name: form.cleaned_data[name] for name in ("name", "timezone", "week_start")})
         messages.success(request, "Settings saved.")
@@ -72,10 +78,11 @@ def devices_sign_out_others(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@reauthentication_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def delete_account_view(request: HttpRequest) -> HttpResponse:
     user = signed_in_user(request)
-    form = DeleteAccountForm(request.POST or None, user=user)
+    form = DeleteAccountForm(posted(request))
     if request.method == "POST" and form.is_valid():
         account_delete(user=user, request=request)
         request.session.flush()  # the row is already gone; this drops the cookie and request.user

@@ -29,6 +29,14 @@ def check_production_configuration(app_configs: Any = None, **kwargs: Any) -> li
                 id="calsync.W002",
             )
         )
+    if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+        warnings.append(
+            Warning(
+                "The cache is per process, so each web process keeps its own rate-limit counters.",
+                hint="Set REDIS_URL so sign-in, sign-up and reset limits are counted once for all processes.",
+                id="calsync.W004",
+            )
+        )
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         warnings.append(
             Warning(

@@ -197,7 +197,11 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
-ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False  # the password change keeps this session; Devices ends others
+# A password change keeps this session and ends every other one (accounts.signals).
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+# Adding an email address, changing the password, two-factor changes and deleting the account all ask
+# for the password (or a second factor) again, so a borrowed session cannot take the account over.
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
 ACCOUNT_EMAIL_NOTIFICATIONS = True  # tell people when their password or email changes
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[calsync] "
 # allauth's limits, spelled out: failed sign-ins per IP and per address, sign-ups and resets per IP.

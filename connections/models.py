@@ -22,6 +22,7 @@ class Provider(models.TextChoices):
 class AccountStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
+    REVOKED = "revoked", "Access removed"
 
 
 class ProviderAccount(models.Model):

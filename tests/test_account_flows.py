@@ -10,7 +10,7 @@ from django.contrib.auth.hashers import make_password
 from django.core import mail
 from django.test import Client
 
-from accounts.models import User
+from accounts.models import Session, User
 from audit.models import AuditAction, AuditLog
 from tests.accounts_helpers import link_in_last_email, totp_code
 from tests.conftest import PASSWORD
@@ -103,6 +103,9 @@ def test_repeated_failures_are_rate_limited_even_with_the_right_password(client,
 
 def test_change_password_keeps_this_session_and_is_audited(client, member):
     sign_in(client, member.email)
+    other_device = Client()
+    sign_in(other_device, member.email)
+    confirm_password(client, "/accounts/password/change/")
     response = client.post(
         "/accounts/password/change/", {"oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
     )
@@ -111,10 +114,14 @@ def test_change_password_keeps_this_session_and_is_audited(client, member):
     member.refresh_from_db()
     assert member.check_password(NEW_PASSWORD)
     assert AuditAction.ACCOUNT_PASSWORD_CHANGED in actions_for(member)
+    # every other device is signed out, and gone from the Devices page at once
+    assert other_device.get("/").context["user"].is_anonymous
+    assert len(client.get("/accounts/devices/").context["devices"]) == 1
 
 
 def test_a_wrong_current_password_changes_nothing(client, member):
     sign_in(client, member.email)
+    confirm_password(client, "/accounts/password/change/")
     response = client.post(
         "/accounts/password/change/", {"oldpassword": "not it", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
     )
@@ -124,6 +131,8 @@ def test_a_wrong_current_password_changes_nothing(client, member):
 
 
 def test_reset_a_forgotten_password_through_the_emailed_link(client, member):
+    forgotten_laptop = Client()
+    sign_in(forgotten_laptop, member.email)
     client.post("/accounts/password/reset/", {"email": member.email})
     reset = client.get(link_in_last_email("/accounts/password/reset/key/"), follow=True)
     assert reset.status_code == 200
@@ -132,11 +141,15 @@ def test_reset_a_forgotten_password_through_the_emailed_link(client, member):
     member.refresh_from_db()
     assert member.check_password(NEW_PASSWORD)
     assert AuditAction.ACCOUNT_PASSWORD_RESET in actions_for(member)
+    assert forgotten_laptop.get("/").context["user"].is_anonymous
+    assert not Session.objects.filter(user=member).exists()
 
 
-def test_a_reset_request_for_an_unknown_address_reveals_nothing(client, db):
-    response = client.post("/accounts/password/reset/", {"email": "nobody@example.com"})
-    assert response.status_code == 302  # same answer as for a real account
+def test_a_reset_request_for_an_unknown_address_reveals_nothing(client, member):
+    known = client.post("/accounts/password/reset/", {"email": member.email}, follow=True)
+    unknown = Client().post("/accounts/password/reset/", {"email": "nobody@example.com"}, follow=True)
+    assert known.redirect_chain == unknown.redirect_chain
+    assert known.content.replace(member.email.encode(), b"") == unknown.content.replace(b"nobody@example.com", b"")
 
 
 @pytest.mark.parametrize("hasher", ["bcrypt_sha256", "bcrypt", "pbkdf2_sha256"])
@@ -179,6 +192,16 @@ def test_two_factor_with_totp_and_recovery_codes(client, member):
     )
     assert wrong.status_code == 200
     assert AuditLog.objects.filter(action=AuditAction.ACCOUNT_SIGN_IN_FAILED, metadata__step="mfa").exists()
+    # a code from the authenticator app (a second try if the 30-second step turned over in between)
+    codes_tried = [client.post("/accounts/2fa/authenticate/", {"code": totp_code(secret)}) for _ in range(1)]
+    if codes_tried[0].status_code != 302:
+        codes_tried.append(client.post("/accounts/2fa/authenticate/", {"code": totp_code(secret)}))
+    assert codes_tried[-1].status_code == 302
+    assert client.get("/").context["user"] == member
+
+    # and, with the phone lost, a recovery code
+    client.post("/accounts/logout/")
+    sign_in(client, member.email)
     assert client.post("/accounts/2fa/authenticate/", {"code": codes[0]}).status_code == 302
     assert client.get("/").context["user"] == member
 
@@ -224,3 +247,24 @@ def test_allauths_management_pages_sit_in_our_account_layout(client, member):
         html = client.get(url).content.decode()
         assert 'class="account-nav"' in html, url
         assert html.count('class="site-header"') == 1, url
+
+
+def test_adding_an_email_address_asks_for_the_password_first(client, member):
+    sign_in(client, member.email)
+    response = client.post("/accounts/email/", {"action_add": "", "email": "attacker@example.net"})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/reauthenticate/")
+    assert not EmailAddress.objects.filter(email="attacker@example.net").exists()
+
+
+def test_a_hidden_zone_guess_that_is_garbage_never_blocks_sign_up(client, db):
+    form = {"email": "odd@example.com", "password1": PASSWORD, "password2": PASSWORD, "timezone": "Z" * 500 + "\x00"}
+    assert client.post("/accounts/signup/", form).status_code == 302
+    assert User.objects.get(email="odd@example.com").timezone == "UTC"
+
+
+def test_an_expired_form_gets_a_friendly_page_and_loses_nothing(db):
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post("/accounts/login/", {"login": "owner@example.com", "password": PASSWORD})
+    assert response.status_code == 403
+    assert b"This form had expired" in response.content

@@ -27,27 +27,46 @@ def member(owner) -> User:
     return owner
 
 
-def signed_in_client(user: User) -> Client:
+def signed_in_client(user: User, *, reauthenticated: bool = True) -> Client:
     client = Client()
     assert client.post("/accounts/login/", {"login": user.email, "password": PASSWORD}).status_code == 302
+    if reauthenticated:  # as a person does when allauth asks for the password before deleting
+        assert client.post("/accounts/reauthenticate/", {"password": PASSWORD}).status_code == 302
     return client
 
 
-def test_a_wrong_password_deletes_nothing(member):
-    client = signed_in_client(member)
-    response = client.post("/accounts/delete/", {"password": "not mine", "confirm": "on"})
-    assert response.status_code == 200
-    assert "That is not your password." in response.content.decode()
+def test_it_asks_for_the_password_again_first_and_a_wrong_one_deletes_nothing(member):
+    client = signed_in_client(member, reauthenticated=False)
+    page = client.get("/accounts/delete/")
+    assert page.status_code == 302
+    assert page["Location"].startswith("/accounts/reauthenticate/")
+    wrong = client.post(page["Location"], {"password": "not mine"})
+    assert wrong.status_code == 200
+    assert client.post("/accounts/delete/", {"confirm": "on"}).status_code == 302  # back to reauthentication
     member.refresh_from_db()
     assert member.deleted_at is None
     assert CalendarEvent.objects.filter(deleted_at__isnull=True).count() == 2
+    failed = AuditLog.objects.get(action=AuditAction.ACCOUNT_SIGN_IN_FAILED)
+    assert failed.subject_user_id == member.pk
+
+
+def test_guessing_the_password_again_is_rate_limited(member):
+    client = signed_in_client(member, reauthenticated=False)
+    for _ in range(10):
+        client.post("/accounts/reauthenticate/", {"password": "not mine"})
+    client.post("/accounts/reauthenticate/", {"password": PASSWORD})
+    assert client.get("/accounts/delete/").status_code == 302  # still not let through
+    member.refresh_from_db()
+    assert member.deleted_at is None
 
 
 def test_it_needs_the_confirmation_box_too(member):
     client = signed_in_client(member)
-    response = client.post("/accounts/delete/", {"password": PASSWORD})
+    response = client.post("/accounts/delete/", {})
     assert response.status_code == 200
     assert "confirm" in response.context["form"].errors
+    member.refresh_from_db()
+    assert member.deleted_at is None
 
 
 def test_deleting_ends_everything_at_once(member, stranger):
@@ -55,7 +74,7 @@ def test_deleting_ends_everything_at_once(member, stranger):
     other_device = signed_in_client(member)
     strangers_event = make_event(make_connection(make_account(stranger)))
 
-    response = client.post("/accounts/delete/", {"password": PASSWORD, "confirm": "on"})
+    response = client.post("/accounts/delete/", {"confirm": "on"})
     assert response.status_code == 302
 
     member = User.all_objects.get(pk=member.pk)
@@ -66,6 +85,7 @@ def test_deleting_ends_everything_at_once(member, stranger):
         assert device.get("/").context["user"].is_anonymous
     account = ProviderAccount.objects.get(user=member)
     assert (account.access_token, account.refresh_token, account.password) == (None, None, None)
+    assert account.status == "revoked"
     assert not CalendarConnection.objects.filter(user=member, is_connected=True).exists()
     assert not CalendarEvent.objects.filter(connection__user=member, deleted_at__isnull=True).exists()
     assert not EmailAddress.objects.filter(user=member).exists()
@@ -85,7 +105,7 @@ def signed_in_client_fails(user: User) -> bool:
 
 def test_the_address_can_sign_up_again_after_deletion(member):
     client = signed_in_client(member)
-    client.post("/accounts/delete/", {"password": PASSWORD, "confirm": "on"})
+    client.post("/accounts/delete/", {"confirm": "on"})
 
     fresh = Client()
     response = fresh.post("/accounts/signup/", {"email": member.email, "password1": PASSWORD, "password2": PASSWORD})
@@ -98,5 +118,5 @@ def test_the_address_can_sign_up_again_after_deletion(member):
 
 
 def test_it_needs_a_signed_in_person(client, db):
-    assert client.post("/accounts/delete/", {"password": PASSWORD, "confirm": "on"}).status_code == 302
+    assert client.post("/accounts/delete/", {"confirm": "on"}).status_code == 302
     assert client.get("/accounts/delete/")["Location"].startswith("/accounts/login/")

@@ -103,21 +103,55 @@ def test_the_pages_need_a_signed_in_person_and_sign_out_needs_a_post(client, lap
     assert signed_in(phone)
 
 
-def test_an_idle_session_expires(laptop, settings):
-    Session.objects.update(last_seen_at=now() - timedelta(days=20), expire_date=now() - timedelta(days=6))
+def test_each_request_moves_the_idle_limit_on(laptop, settings):
+    settings.SESSION_IDLE_TIMEOUT = 3600
+    stale = now() - timedelta(minutes=30)
+    Session.objects.update(last_seen_at=stale, expire_date=now() + timedelta(minutes=1))
+    assert signed_in(laptop)
+    assert abs(Session.objects.get().expire_date - (now() + timedelta(hours=1))) < timedelta(seconds=10)
+
+
+def test_an_idle_session_is_refused_even_before_its_stored_expiry(laptop, settings):
+    settings.SESSION_IDLE_TIMEOUT = 3600  # e.g. shortened during an incident
+    Session.objects.update(last_seen_at=now() - timedelta(hours=2))
     assert not signed_in(laptop)
+
+
+def test_an_old_session_is_refused_past_the_absolute_limit_however_active(laptop, settings):
+    settings.SESSION_ABSOLUTE_TIMEOUT = 24 * 3600
+    Session.objects.update(created_at=now() - timedelta(days=2))
+    assert not signed_in(laptop)
+
+
+def test_a_password_change_keeps_the_sign_in_time(laptop, owner):
+    signed_in_at = now() - timedelta(days=3)
+    Session.objects.update(created_at=signed_in_at)
+    laptop.post("/accounts/reauthenticate/", {"password": PASSWORD})
+    new = "a brand new passphrase 77"
+    laptop.post("/accounts/password/change/", {"oldpassword": PASSWORD, "password1": new, "password2": new})
+    assert signed_in(laptop)
+    assert abs(Session.objects.get(user=owner).created_at - signed_in_at) < timedelta(seconds=1)
+
+
+def test_a_malformed_session_id_is_a_404(laptop):
+    assert laptop.post("/accounts/devices/%00/sign-out/").status_code == 404
+    assert laptop.post("/accounts/devices/" + "z" * 64 + "/sign-out/").status_code == 404
+
+
+def test_the_page_costs_a_fixed_number_of_queries(laptop, phone, owner, django_assert_max_num_queries):
+    for number in range(5):
+        device(owner, FIREFOX_MAC, f"192.0.2.{number + 1}")
+    with django_assert_max_num_queries(6):
+        assert laptop.get("/accounts/devices/").status_code == 200
 
 
 def test_each_request_moves_the_idle_limit_but_never_past_the_absolute_one(laptop, settings):
     settings.SESSION_IDLE_TIMEOUT = 3600
     settings.SESSION_ABSOLUTE_TIMEOUT = 7200
-    stale = now() - timedelta(hours=1, minutes=30)
-    Session.objects.update(created_at=stale, last_seen_at=stale, expire_date=now() + timedelta(minutes=1))
-    assert signed_in(laptop)  # the touch moves expiry on: min(now + 1 h idle, created + 2 h absolute)
+    signed_in_at = now() - timedelta(hours=1, minutes=30)
+    Session.objects.update(
+        created_at=signed_in_at, last_seen_at=now() - timedelta(minutes=30), expire_date=now() + timedelta(minutes=1)
+    )
+    assert signed_in(laptop)  # the touch moves expiry on: min(now + 1 h idle, signed in + 2 h absolute)
     expires = Session.objects.get().expire_date
-    assert abs(expires - (stale + timedelta(hours=2))) < timedelta(seconds=5)
-
-    Session.objects.update(created_at=now() - timedelta(hours=3), last_seen_at=now() - timedelta(hours=1))
-    laptop.get("/")
-    assert Session.objects.get().expire_date <= now()
-    assert not signed_in(laptop)
+    assert abs(expires - (signed_in_at + timedelta(hours=2))) < timedelta(seconds=5)

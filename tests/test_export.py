@@ -103,3 +103,55 @@ def test_the_export_page_links_both_downloads(signed_in):
     page = signed_in.get("/accounts/export/").content.decode()
     assert "/accounts/export/calsync.json" in page
     assert "/accounts/export/calsync.ics" in page
+
+
+def test_the_json_export_also_has_addresses_devices_two_factor_and_my_activity(client, owner, calendar):
+    from allauth.account.models import EmailAddress
+
+    from audit.services import record
+
+    EmailAddress.objects.create(user=owner, email=owner.email, verified=True, primary=True)
+    record(action=AuditAction.ACCOUNT_PASSWORD_CHANGED, actor=owner)
+    client.post("/accounts/login/", {"login": owner.email, "password": "correct horse battery staple"})
+    data = json.loads(body(client.get("/accounts/export/calsync.json")))
+    assert data["email_addresses"] == [{"email": "owner@example.com", "verified": True, "primary": True}]
+    assert [device["ip_address"] for device in data["devices"]] == ["127.0.0.1"]
+    assert data["two_factor_methods"] == []
+    assert "account.password_changed" in [entry["action"] for entry in data["activity"]]
+
+
+def test_exceptions_of_a_deleted_series_are_not_exported(signed_in, calendar):
+    from events.models import CalendarEvent
+
+    CalendarEvent.objects.filter(provider_event_id="standup").update(deleted_at=datetime.now(UTC))
+    data = json.loads(body(signed_in.get("/accounts/export/calsync.json")))
+    assert "Stand-up (moved)" not in {event["title"] for event in data["events"]}
+
+
+def test_zones_named_only_in_exdates_get_their_vtimezone(signed_in, calendar):
+    make_event(
+        calendar, provider_event_id="paris", title="Paris call", timezone="UTC",
+        recurrence="RRULE:FREQ=DAILY;COUNT=3\nEXDATE;TZID=Europe/Paris:20261125T100000",
+    )  # fmt: skip
+    parsed = Calendar.from_ical(body(signed_in.get("/accounts/export/calsync.ics")))
+    assert {str(zone["TZID"]) for zone in parsed.walk("VTIMEZONE")} == {"Europe/Berlin", "Europe/Paris", "UTC"}
+
+
+@pytest.mark.django_db(transaction=True)  # streaming runs after the request's transaction has committed
+def test_a_large_export_with_a_hostile_zone_streams_to_the_end(client, owner):
+    from events.models import CalendarEvent
+
+    connection = make_connection(make_account(owner))
+    start = datetime(2026, 1, 1, 9, tzinfo=UTC)
+    CalendarEvent.objects.bulk_create(
+        CalendarEvent(
+            connection=connection, provider_event_id=f"e{number}", title=f"Event {number}",
+            start=start, end=start, timezone="Europe" if number == 7 else "Europe/Berlin",
+        )
+        for number in range(1200)
+    )  # fmt: skip
+    client.force_login(owner)
+    parsed = Calendar.from_ical(body(client.get("/accounts/export/calsync.ics")))
+    assert len(parsed.walk("VEVENT")) == 1200
+    data = json.loads(body(client.get("/accounts/export/calsync.json")))
+    assert len(data["events"]) == 1200

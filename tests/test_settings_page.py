@@ -34,3 +34,17 @@ def test_hostile_names_are_shown_as_text(client, owner):
 
 def test_it_needs_a_signed_in_person(client, db):
     assert client.get("/accounts/settings/")["Location"].startswith("/accounts/login/")
+
+
+def test_a_zone_the_browser_reported_is_kept_when_saving_other_settings(client, owner):
+    User.objects.filter(pk=owner.pk).update(timezone="Etc/GMT-3")
+    client.force_login(owner)
+    page = client.get("/accounts/settings/").content.decode()
+    assert '<option value="Etc/GMT-3" selected>' in page
+
+
+def test_an_empty_post_is_answered_with_errors_not_ignored(client, owner):
+    client.force_login(owner)
+    response = client.post("/accounts/settings/", {})
+    assert response.status_code == 200
+    assert response.context["form"].errors
