@@ -17,7 +17,8 @@ from accounts.devices import describe_user_agent
 from accounts.models import Session, User
 from audit.models import AuditAction
 from audit.services import record
-from connections.models import AccountStatus, CalendarConnection, OAuthState, ProviderAccount
+from connections.models import OAuthState, ProviderAccount
+from connections.services import provider_accounts_forget
 from events.models import CalendarEvent
 
 
@@ -74,7 +75,6 @@ def account_delete(*, user: User, request: HttpRequest | None = None) -> None:
     email address for a new sign-up, and soft-deletes the user.
     """
     deleted_at = now()
-    accounts = ProviderAccount.objects.filter(user=user)
     hidden_events = CalendarEvent.objects.filter(connection__user=user, deleted_at__isnull=True).update(
         deleted_at=deleted_at
     )
@@ -82,18 +82,14 @@ def account_delete(*, user: User, request: HttpRequest | None = None) -> None:
         action=AuditAction.ACCOUNT_DELETED,
         actor=user,
         request=request,
-        metadata={"provider_accounts": accounts.count(), "events_hidden": hidden_events},
+        metadata={
+            "provider_accounts": ProviderAccount.objects.filter(user=user).count(),
+            "events_hidden": hidden_events,
+        },
     )
     Session.objects.filter(user=user).delete()
-    # Credentials go now, not at the purge. (Revoking grants at the provider comes with the provider adapters.)
-    accounts.update(
-        access_token=None,
-        refresh_token=None,
-        password=None,
-        token_expires_at=None,
-        status=AccountStatus.REVOKED,
-    )
-    CalendarConnection.objects.filter(user=user).update(is_connected=False, sync_cursor="")
+    # Credentials go now, not at the purge; grants are withdrawn at the providers that allow it.
+    provider_accounts_forget(user_id=user.pk)
     OAuthState.objects.filter(user=user).delete()
     Authenticator.objects.filter(user=user).delete()
     # allauth looks addresses up here first; leaving them would keep the address "taken".

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.core.cache import cache
 from django.db import connections
 
 from accounts.models import User
+from tests.fakes.google import GoogleState, handler_for
+from tests.fakes.server import serve
 
 PASSWORD = "correct horse battery staple"
 
@@ -44,6 +48,15 @@ def _plain_static_files(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture
+def fake_google(settings) -> Iterator[GoogleState]:
+    """Google's revocation endpoint, faked on loopback; settings point the adapter at it."""
+    state = GoogleState()
+    with serve(handler_for(state)) as base_url:
+        settings.GOOGLE_REVOKE_URI = f"{base_url}/revoke"
+        yield state
 
 
 @pytest.fixture
