@@ -9,6 +9,6 @@ urlpatterns = [
     re_path(r"^devices/(?P<key_hash>[0-9a-f]{64})/sign-out/$", views.device_sign_out, name="account_device_sign_out"),
     path("delete/", views.delete_account_view, name="account_delete"),
     path("export/", views.export_view, name="account_export"),
-    path("export/calsync.json", views.export_json_view, name="account_export_json"),
-    path("export/calsync.ics", views.export_ics_view, name="account_export_ics"),
+    path("export/calsync.json", views.export_download_view, {"extension": "json"}, name="account_export_json"),
+    path("export/calsync.ics", views.export_download_view, {"extension": "ics"}, name="account_export_ics"),
 ]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from allauth.account.decorators import reauthentication_required
@@ -97,28 +97,20 @@ def export_view(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/export.html")
 
 
-@login_required
-@require_safe
-def export_json_view(request: HttpRequest) -> StreamingHttpResponse:
-    user = signed_in_user(request)
-    record(action=AuditAction.ACCOUNT_DATA_EXPORTED, actor=user, request=request, metadata={"format": "json"})
-    return _download(export_json(user), "application/json", _filename(user, "json"))
+EXPORT_FORMATS: dict[str, tuple[Callable[[User], Iterator[str] | Iterator[bytes]], str]] = {
+    "json": (export_json, "application/json"),
+    "ics": (export_ics, "text/calendar; charset=utf-8"),
+}
 
 
 @login_required
 @require_safe
-def export_ics_view(request: HttpRequest) -> StreamingHttpResponse:
+def export_download_view(request: HttpRequest, extension: str) -> StreamingHttpResponse:
     user = signed_in_user(request)
-    record(action=AuditAction.ACCOUNT_DATA_EXPORTED, actor=user, request=request, metadata={"format": "ics"})
-    return _download(export_ics(user), "text/calendar; charset=utf-8", _filename(user, "ics"))
-
-
-def _filename(user: User, extension: str) -> str:
-    return f"calsync-{datetime.now(user.zone):%Y-%m-%d}.{extension}"  # the date where the person is
-
-
-def _download(chunks: Iterator[str] | Iterator[bytes], content_type: str, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(chunks, content_type=content_type)
+    generate, content_type = EXPORT_FORMATS[extension]
+    record(action=AuditAction.ACCOUNT_DATA_EXPORTED, actor=user, request=request, metadata={"format": extension})
+    response = StreamingHttpResponse(generate(user), content_type=content_type)
+    filename = f"calsync-{datetime.now(user.zone):%Y-%m-%d}.{extension}"  # the date where the person is
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     return response
