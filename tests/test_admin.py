@@ -141,3 +141,17 @@ def test_a_deleted_person_cannot_be_reactivated_by_hand(staff_client, owner):
     type(owner).objects.filter(pk=owner.pk).update(deleted_at=now(), is_active=False)
     page = staff_client.get(reverse("admin:accounts_user_change", args=[owner.pk])).content.decode()
     assert 'name="is_active"' not in page
+
+
+def test_staff_sign_in_to_the_admin_through_allauth(client, staff):
+    response = client.get(reverse("admin:login"))
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    signed_in = client.post("/accounts/login/", {"login": staff.email, "password": PASSWORD})
+    assert signed_in.status_code == 302
+    assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_a_signed_in_non_staff_user_is_refused_the_admin_login(client, owner):
+    client.force_login(owner)
+    assert client.get(reverse("admin:login")).status_code == 403
