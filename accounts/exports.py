@@ -24,7 +24,7 @@ from accounts.devices import describe_user_agent
 from accounts.models import Session, User
 from accounts.timezones import is_known_timezone
 from audit.models import AuditLog
-from connections.models import CalendarConnection
+from connections.models import CalendarConnection, ProviderAccount
 from events.models import CalendarEvent
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def _connections_of(user: User) -> Any:
     return (
         CalendarConnection.objects.filter(user=user)
         .select_related("account")
-        .defer("account__access_token", "account__refresh_token", "account__password")
+        .defer(*(f"account__{name}" for name in ProviderAccount.SECRET_FIELDS))
     )
 
 

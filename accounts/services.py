@@ -17,7 +17,7 @@ from accounts.devices import describe_user_agent
 from accounts.models import Session, User
 from audit.models import AuditAction
 from audit.services import record
-from connections.models import OAuthState, ProviderAccount
+from connections.models import OAuthState
 from connections.services import provider_accounts_forget
 from events.models import CalendarEvent
 
@@ -78,18 +78,15 @@ def account_delete(*, user: User, request: HttpRequest | None = None) -> None:
     hidden_events = CalendarEvent.objects.filter(connection__user=user, deleted_at__isnull=True).update(
         deleted_at=deleted_at
     )
+    # Credentials go now, not at the purge; grants are withdrawn at the providers that allow it.
+    forgotten = provider_accounts_forget(user_id=user.pk)
     record(
         action=AuditAction.ACCOUNT_DELETED,
         actor=user,
         request=request,
-        metadata={
-            "provider_accounts": ProviderAccount.objects.filter(user=user).count(),
-            "events_hidden": hidden_events,
-        },
+        metadata={"provider_accounts": forgotten, "events_hidden": hidden_events},
     )
     Session.objects.filter(user=user).delete()
-    # Credentials go now, not at the purge; grants are withdrawn at the providers that allow it.
-    provider_accounts_forget(user_id=user.pk)
     OAuthState.objects.filter(user=user).delete()
     Authenticator.objects.filter(user=user).delete()
     # allauth looks addresses up here first; leaving them would keep the address "taken".

@@ -26,6 +26,7 @@ from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError, IntegrityError, router, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from calsync.lib.http import ClientInfo
@@ -36,6 +37,12 @@ CREATE_ATTEMPTS = 5
 
 def hash_session_key(session_key: str) -> str:
     return hashlib.sha256(session_key.encode()).hexdigest()
+
+
+def current_session_key_hash(request: HttpRequest) -> str | None:
+    """The stored id of the session this request belongs to (None when it has none yet)."""
+    key = request.session.session_key
+    return hash_session_key(key) if key else None
 
 
 class SessionStore(SessionBase):

@@ -18,7 +18,7 @@ from django.http import HttpRequest
 
 from accounts.models import User, normalize_email
 from accounts.services import sessions_end_others
-from accounts.sessions import hash_session_key
+from accounts.sessions import current_session_key_hash
 from audit.models import AuditAction
 from audit.services import record
 
@@ -75,8 +75,8 @@ def audit_password_reset(sender: Any, request: HttpRequest, user: User, **kwargs
 def end_other_sessions(request: HttpRequest, user: User) -> None:
     """A new password signs every other device out at once (and off the Devices page), not only when
     each of them next makes a request and fails Django's session-hash check."""
-    key = request.session.session_key if request.user == user else None
-    sessions_end_others(user=user, keep_key_hash=hash_session_key(key) if key else None, request=request)
+    keep = current_session_key_hash(request) if request.user == user else None
+    sessions_end_others(user=user, keep_key_hash=keep, request=request)
 
 
 @receiver(mfa_signals.authenticator_added, dispatch_uid="audit_mfa_enabled")

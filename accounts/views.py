@@ -16,7 +16,7 @@ from accounts.forms import DeleteAccountForm, ProfileForm
 from accounts.models import User
 from accounts.selectors import devices_for
 from accounts.services import SessionNotFound, account_delete, session_end, sessions_end_others, user_update_profile
-from accounts.sessions import hash_session_key
+from accounts.sessions import current_session_key_hash
 from audit.models import AuditAction
 from audit.services import record
 
@@ -25,11 +25,6 @@ def signed_in_user(request: HttpRequest) -> User:
     if not isinstance(request.user, User):  # login_required has already turned visitors away
         raise PermissionDenied
     return request.user
-
-
-def current_key_hash(request: HttpRequest) -> str | None:
-    key = request.session.session_key
-    return hash_session_key(key) if key else None
 
 
 def posted(request: HttpRequest) -> QueryDict | None:
@@ -52,14 +47,14 @@ def settings_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_safe
 def devices_view(request: HttpRequest) -> HttpResponse:
-    devices = devices_for(user=signed_in_user(request), current_key_hash=current_key_hash(request))
+    devices = devices_for(user=signed_in_user(request), current_key_hash=current_session_key_hash(request))
     return render(request, "accounts/devices.html", {"devices": devices})
 
 
 @login_required
 @require_POST
 def device_sign_out(request: HttpRequest, key_hash: str) -> HttpResponse:
-    if key_hash == current_key_hash(request):
+    if key_hash == current_session_key_hash(request):
         return redirect("account_logout")  # this device signs out through the normal sign-out
     try:
         session_end(user=signed_in_user(request), key_hash=key_hash, request=request)
@@ -72,7 +67,9 @@ def device_sign_out(request: HttpRequest, key_hash: str) -> HttpResponse:
 @login_required
 @require_POST
 def devices_sign_out_others(request: HttpRequest) -> HttpResponse:
-    ended = sessions_end_others(user=signed_in_user(request), keep_key_hash=current_key_hash(request), request=request)
+    ended = sessions_end_others(
+        user=signed_in_user(request), keep_key_hash=current_session_key_hash(request), request=request
+    )
     messages.success(request, f"Signed out of {ended} other device{'s' if ended != 1 else ''}.")
     return redirect("account_devices")
 

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from connections.models import CalendarConnection, OAuthState, ProviderAccount
 
-SECRET_FIELDS = ("access_token", "refresh_token", "password")
+SECRET_FIELDS = ProviderAccount.SECRET_FIELDS
 
 
 def stored(field: str) -> ExpressionWrapper:

@@ -34,6 +34,9 @@ class ProviderAccount(models.Model):
     of copies would invalidate each other). Revoking or reconnecting also happens once, for every calendar.
     """
 
+    # The encrypted fields: never shown, exported or decrypted where only the row is needed.
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("access_token", "refresh_token", "password")
+
     # No index of its own: the unique key (user, provider, external_id) leads with user.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider_accounts", db_index=False

@@ -25,7 +25,7 @@ def provider_accounts_forget(*, user_id: int) -> int:
     worker (it calls the provider, and retries), with the token sealed under our encryption key.
     Returns how many provider accounts there were.
     """
-    accounts = list(ProviderAccount.objects.filter(user_id=user_id).defer("password"))
+    accounts = list(ProviderAccount.objects.filter(user_id=user_id).only("provider", "access_token", "refresh_token"))
     keyring = current_keyring()
     for account in accounts:
         adapter = adapter_for(account.provider)
