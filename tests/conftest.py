@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httplib2
 import pytest
 from django.core.cache import cache
 from django.db import connections
 
 from accounts.models import User
-from tests.fakes.google import GoogleState, handler_for
+from tests.fakes import google, microsoft
 from tests.fakes.server import serve
+from tests.fakes.tls import trust_test_ca
+
+# The real Radicale CalDAV server (session-wide) and a fresh account on it per test.
+pytest_plugins = ["tests.radicale"]
 
 PASSWORD = "correct horse battery staple"
 
@@ -50,12 +55,40 @@ def _plain_static_files(settings):
     }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _trust_test_ca():
+    # Once per run, before any server starts: the client libraries (and the live server) trust only the test CA.
+    authority = trust_test_ca()
+    # httplib2 reads HTTPLIB2_CA_CERTS once, when it is imported, which collection may have done already.
+    httplib2.CA_CERTS = str(authority.ca_bundle)
+
+
 @pytest.fixture
-def fake_google(settings) -> Iterator[GoogleState]:
-    """Google's revocation endpoint, faked on loopback; settings point the adapter at it."""
-    state = GoogleState()
-    with serve(handler_for(state)) as base_url:
+def fake_google(settings) -> Iterator[google.GoogleState]:
+    """Google's OAuth server and Calendar API, faked over TLS on loopback; settings point the app at it."""
+    state = google.GoogleState()
+    with serve(google.handler_for(state), tls=True) as base_url:
+        state.base_url = base_url
+        settings.GOOGLE_CLIENT_ID = state.client_id
+        settings.GOOGLE_CLIENT_SECRET = state.client_secret
+        settings.GOOGLE_AUTH_URI = f"{base_url}/o/oauth2/v2/auth"
+        settings.GOOGLE_TOKEN_URI = f"{base_url}/token"
         settings.GOOGLE_REVOKE_URI = f"{base_url}/revoke"
+        settings.GOOGLE_API_BASE = f"{base_url}/"
+        yield state
+
+
+@pytest.fixture
+def fake_microsoft(settings) -> Iterator[microsoft.MicrosoftState]:
+    """The Microsoft identity platform and Graph, faked over TLS on loopback (msal takes only https authorities)."""
+    state = microsoft.MicrosoftState()
+    with serve(microsoft.handler_for(state), tls=True) as base_url:
+        state.base_url = base_url
+        settings.MICROSOFT_CLIENT_ID = state.client_id
+        settings.MICROSOFT_CLIENT_SECRET = state.client_secret
+        settings.MICROSOFT_AUTHORITY_HOST = base_url
+        settings.MICROSOFT_TENANT = "common"
+        settings.MICROSOFT_GRAPH_BASE = f"{base_url}/v1.0"
         yield state
 
 
@@ -72,3 +105,23 @@ def stranger(db) -> User:
 @pytest.fixture
 def staff(db) -> User:
     return User.objects.create_superuser("staff@example.com", PASSWORD, name="Stella Staff")
+
+
+@pytest.fixture
+def eager_celery():
+    """Run tasks in-process when they are queued (on_commit callbacks included)."""
+    from calsync.celery import app as celery_app
+
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def owner_client(owner):
+    """A test client signed in as `owner`."""
+    from django.test import Client
+
+    client = Client()
+    client.login(email=owner.email, password=PASSWORD)
+    return client

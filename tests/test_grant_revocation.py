@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from calsync.celery import app as celery_app
 from calsync.lib.crypto import current_keyring
 from connections.models import ProviderAccount
 from connections.providers.base import Credentials, ProviderError, RateLimited
@@ -49,13 +48,6 @@ def test_the_task_takes_only_a_sealed_token(fake_google):
     fake_google.valid_tokens.add("1//refresh-c")
     grant_revoke(provider="google", sealed_token=current_keyring().encrypt("1//refresh-c", REVOKE_TASK_CONTEXT))
     assert fake_google.revoked == ["1//refresh-c"]
-
-
-@pytest.fixture
-def eager_celery():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 def test_deleting_an_account_revokes_google_grants_after_commit(

@@ -1,59 +1,550 @@
-"""A loopback fake of Google's OAuth 2.0 token revocation endpoint, following its documented behaviour.
+"""A loopback fake of Google's OAuth 2.0 server and Calendar API calendar list, following Google's documentation.
 
-POST /revoke with a form-encoded `token`: 200 and an empty JSON body when the token was valid (the grant
-is withdrawn); 400 {"error": "invalid_token"} when it is unknown, expired or already revoked. Faults can
-be queued to exercise retries: a status code (429 or 5xx) and an optional Retry-After.
+Modelled (OAuth 2.0 for web server apps, OpenID Connect, token revocation, Calendar API v3 reference):
+
+- GET /o/oauth2/v2/auth, the consent screen: checks the request, then redirects to redirect_uri with `code`,
+  `state` and the granted `scope`, or with `error=access_denied` when the person declines. Like Google it
+  grants the OpenID shorthands under their full names ("email" comes back as .../auth/userinfo.email, with
+  "openid" added), and granular consent lets the person untick non-identity scopes (`declined_scopes`).
+- POST /token, form-encoded, client credentials in the body or HTTP Basic: `authorization_code` redeems a
+  code once (same redirect_uri, PKCE S256 verifier); a refresh_token comes only with access_type=offline, and
+  only on the first consent unless prompt=consent. `refresh_token` mints a new access token and never a new
+  refresh token (Google does not rotate them). An id_token comes with the OpenID scopes.
+- POST /revoke: 200 {} for a live token, which withdraws the whole grant (refresh token and its access
+  tokens); 400 invalid_token for an unknown, expired or already revoked one.
+- GET /calendar/v3/users/me/calendarList[/{id}] and /calendar/v3/calendars/{id}: Bearer token required
+  (401 authError, 403 insufficientPermissions without a calendar scope); paging with maxResults/pageToken,
+  nextSyncToken on the last page, 410 fullSyncRequired for a stale syncToken.
+
+Faults queued in `faults` (status, Retry-After) answer the next request to any endpoint, for retry tests.
+Stricter than Google on purpose: PKCE with S256 is required (Google also takes plain, or none from web
+clients), because calsync always sends S256 and a regression there should fail loudly.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qs
+from typing import Any
+from urllib.parse import unquote
+
+from tests.fakes.base import FakeHandler, LoggedRequest, jwt_shaped, s256, with_query
+
+ISSUER = "https://accounts.google.com"
+USERINFO = "https://www.googleapis.com/auth/userinfo."
+CALENDAR = "https://www.googleapis.com/auth/calendar"
+# Google answers the OpenID shorthands with their full scope names (oauthlib then warns "Scope has changed").
+SCOPE_ALIASES = {"email": USERINFO + "email", "profile": USERINFO + "profile"}
+IDENTITY_SCOPES = frozenset({"openid", USERINFO + "email", USERINFO + "profile"})
+CALENDAR_LIST_SCOPES = frozenset(
+    {CALENDAR, f"{CALENDAR}.readonly", f"{CALENDAR}.calendarlist", f"{CALENDAR}.calendarlist.readonly"}
+)
+CALENDARS_SCOPES = frozenset(
+    {CALENDAR, f"{CALENDAR}.readonly", f"{CALENDAR}.calendars", f"{CALENDAR}.calendars.readonly"}
+)
+ACCESS_ROLES = ("freeBusyReader", "reader", "writer", "owner")  # weakest first, as minAccessRole orders them
+ACCESS_TOKEN_SECONDS = 3599
+CODE_SECONDS = 600
+DEFAULT_MAX_RESULTS, MAX_RESULTS = 100, 250
+UNAUTHENTICATED = {
+    "error": {
+        "code": 401,
+        "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or "
+        "other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+        "errors": [
+            {
+                "message": "Invalid Credentials",
+                "domain": "global",
+                "reason": "authError",
+                "location": "Authorization",
+                "locationType": "header",
+            }
+        ],
+        "status": "UNAUTHENTICATED",
+    }
+}
+INSUFFICIENT_SCOPES = {
+    "error": {
+        "code": 403,
+        "message": "Request had insufficient authentication scopes.",
+        "errors": [{"message": "Insufficient Permission", "domain": "global", "reason": "insufficientPermissions"}],
+        "status": "PERMISSION_DENIED",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+                "domain": "googleapis.com",
+                "metadata": {"service": "calendar-json.googleapis.com"},
+            }
+        ],
+    }
+}
+
+
+def api_error(code: int, reason: str, message: str, domain: str = "global") -> dict[str, Any]:
+    """The Calendar API's error body (the v3 JSON shape: errors[] with domain and reason)."""
+    return {
+        "error": {
+            "errors": [{"domain": domain, "reason": reason, "message": message}],
+            "code": code,
+            "message": message,
+        }
+    }
+
+
+def fault_body(status: int) -> dict[str, Any]:
+    if status in (403, 429):
+        return api_error(status, "rateLimitExceeded", "Rate Limit Exceeded", domain="usageLimits")
+    return api_error(status, "backendError", "Backend Error")
+
+
+def granted_scopes(requested: list[str], declined: set[str]) -> list[str]:
+    """What the consent screen grants: shorthands spelled out, openid added with them, unticked scopes left out."""
+    scopes = [SCOPE_ALIASES.get(scope, scope) for scope in requested]
+    if "openid" not in scopes and any(scope in IDENTITY_SCOPES for scope in scopes):
+        scopes.insert(0, "openid")
+    declined = {SCOPE_ALIASES.get(scope, scope) for scope in declined} - IDENTITY_SCOPES  # those can't be unticked
+    return [scope for scope in dict.fromkeys(scopes) if scope not in declined]
+
+
+def etag_of(resource: object) -> str:
+    digest = hashlib.sha256(json.dumps(resource, sort_keys=True).encode()).hexdigest()
+    return f'"{int(digest[:15], 16)}"'  # Google's etags are quoted decimal numbers
+
+
+@dataclass
+class GoogleUser:
+    sub: str
+    email: str
+    name: str = ""
+    calendars: list[dict[str, Any]] = field(default_factory=list)  # calendar list entries, as add_calendar fills them
+
+
+@dataclass
+class IssuedCode:
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    scopes: tuple[str, ...]
+    sub: str
+    access_type: str
+    prompt: str
+    with_refresh_token: bool
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class AccessToken:
+    sub: str
+    scopes: tuple[str, ...]
+    expires_at: float
+    refresh_token: str | None  # the grant it belongs to; revoking either withdraws both
+
+
+@dataclass
+class RefreshGrant:
+    sub: str
+    scopes: tuple[str, ...]
 
 
 @dataclass
 class GoogleState:
+    client_id: str = "google-client-id"
+    client_secret: str = "google-client-secret"
+    base_url: str = ""  # https://127.0.0.1:PORT, set by whoever serves the fake
+    users: dict[str, GoogleUser] = field(default_factory=dict)  # keyed by OIDC `sub`
+    next_user: str | None = None  # the sub who consents at the next authorize (default: the first user)
+    deny: bool = False  # the person clicks Cancel on the consent screen
+    declined_scopes: set[str] = field(default_factory=set)  # granular consent: boxes the person unticks
+    redirect_uris: set[str] = field(default_factory=set)  # registered redirect URIs; empty accepts any
+    page_size: int | None = None  # Google may return fewer than maxResults; this caps every page
+    codes: dict[str, IssuedCode] = field(default_factory=dict)
+    access_tokens: dict[str, AccessToken] = field(default_factory=dict)
+    refresh_tokens: dict[str, RefreshGrant] = field(default_factory=dict)
+    offline_consents: set[str] = field(default_factory=set)  # subs who already gave this client offline access
+    page_tokens: dict[str, tuple[str, int]] = field(default_factory=dict)  # token -> (sub, offset)
+    sync_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)  # token -> (sub, etag of the list)
+    request_log: list[LoggedRequest] = field(default_factory=list)
+    # Revocation bookkeeping: every live token (issued here or added by a test) and what was revoked via /revoke.
     valid_tokens: set[str] = field(default_factory=set)
     revoked: list[str] = field(default_factory=list)
     faults: deque[tuple[int, str | None]] = field(default_factory=deque)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def add_user(
+        self, email: str, *, sub: str | None = None, name: str = "", time_zone: str = "Europe/Berlin"
+    ) -> GoogleUser:
+        """A Google account with its primary calendar (whose id is the address, as on Google)."""
+        with self.lock:
+            user = GoogleUser(sub or f"1{secrets.randbelow(10**20):020d}", email, name)
+            self.users[user.sub] = user
+            self.add_calendar(
+                user.sub,
+                id=email,
+                summary=email,
+                timeZone=time_zone,
+                colorId="14",
+                backgroundColor="#9fe1e7",
+                primary=True,
+            )
+            return user
+
+    def add_calendar(self, sub: str, **fields: Any) -> dict[str, Any]:
+        """Add a calendar list entry for `sub`; unspecified fields get Google-like defaults."""
+        with self.lock:
+            user = self.users[sub]
+            entry: dict[str, Any] = {
+                "id": f"{secrets.token_hex(26)}@group.calendar.google.com",
+                "summary": "Calendar",
+                "timeZone": user.calendars[0]["timeZone"] if user.calendars else "Europe/Berlin",
+                "colorId": "1",
+                "backgroundColor": "#ac725e",
+                "foregroundColor": "#000000",
+                "accessRole": "owner",
+                "primary": False,
+                **fields,
+            }
+            user.calendars.append(entry)
+            return entry
+
+    def expire_access_tokens(self) -> None:
+        with self.lock:
+            for token in self.access_tokens.values():
+                token.expires_at = 0.0
+
+    def revoke_all(self) -> None:
+        """The person removes the app at myaccount.google.com: every grant (and token) issued here stops working."""
+        with self.lock:
+            self.valid_tokens -= set(self.access_tokens) | set(self.refresh_tokens)
+            self.offline_consents.clear()
+
+    def issue_tokens(self, sub: str, scopes: list[str] | tuple[str, ...], *, refresh: bool = True) -> dict[str, Any]:
+        """The token endpoint's answer for a fresh grant (tests can use it to skip the browser part)."""
+        scopes = tuple(granted_scopes(list(scopes), set()))
+        with self.lock:
+            refresh_token = None
+            if refresh:
+                refresh_token = "1//" + secrets.token_urlsafe(64)
+                self.refresh_tokens[refresh_token] = RefreshGrant(sub, scopes)
+                self.valid_tokens.add(refresh_token)
+                self.offline_consents.add(sub)
+            body = self.mint_access_token(sub, scopes, refresh_token)
+            if refresh_token:
+                body["refresh_token"] = refresh_token
+            return body
+
+    def revoke(self, token: str) -> bool:
+        """Withdraw the grant `token` belongs to; False when it was not live (Google's 400 invalid_token)."""
+        with self.lock:
+            access = self.access_tokens.get(token)
+            if token not in self.valid_tokens or (access and access.expires_at <= time.time()):
+                return False
+            self.revoked.append(token)
+            self.valid_tokens.discard(token)
+            grant = access.refresh_token if access else token
+            if grant is not None:  # the refresh token and every access token minted from it
+                self.valid_tokens -= {grant} | {
+                    key for key, item in self.access_tokens.items() if item.refresh_token == grant
+                }
+                if grant in self.refresh_tokens:
+                    self.offline_consents.discard(self.refresh_tokens[grant].sub)
+            return True
+
+    def live_access_token(self, token: str | None) -> AccessToken | None:
+        with self.lock:
+            access = self.access_tokens.get(token or "")
+            if token is None or access is None or token not in self.valid_tokens or access.expires_at <= time.time():
+                return None
+            return access
+
+    def mint_access_token(self, sub: str, scopes: tuple[str, ...], grant: str | None) -> dict[str, Any]:
+        """A token endpoint answer with a new access token (and id_token for OpenID scopes), no refresh token."""
+        token = "ya29." + secrets.token_urlsafe(96)
+        with self.lock:
+            self.access_tokens[token] = AccessToken(sub, scopes, time.time() + ACCESS_TOKEN_SECONDS, grant)
+            self.valid_tokens.add(token)
+        body: dict[str, Any] = {
+            "access_token": token,
+            "expires_in": ACCESS_TOKEN_SECONDS,
+            "scope": " ".join(scopes),
+            "token_type": "Bearer",
+        }
+        if "openid" in scopes:
+            body["id_token"] = self._id_token(self.users[sub], scopes)
+        return body
+
+    def _id_token(self, user: GoogleUser, scopes: tuple[str, ...]) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {"iss": ISSUER, "azp": self.client_id, "aud": self.client_id, "sub": user.sub}
+        if USERINFO + "email" in scopes:  # the email claims come with the email scope only
+            claims.update(email=user.email, email_verified=True)
+        if USERINFO + "profile" in scopes and user.name:
+            claims["name"] = user.name
+        claims.update(iat=now, exp=now + 3600)
+        return jwt_shaped(claims)
 
 
 def handler_for(state: GoogleState) -> type[BaseHTTPRequestHandler]:
-    class GoogleHandler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
-            return
+    class GoogleHandler(FakeHandler):
+        def do_GET(self) -> None:
+            self._dispatch("GET")
 
         def do_POST(self) -> None:
-            if self.path.split("?")[0] != "/revoke":
-                self._reply(404, {"error": "not_found"})
-                return
-            length = int(self.headers.get("Content-Length", "0"))
-            token = parse_qs(self.rfile.read(length).decode()).get("token", [""])[0]
+            self._dispatch("POST")
+
+        def _dispatch(self, method: str) -> None:
+            route = self.route
             with state.lock:
+                state.request_log.append((method, route, self.query()))
                 if state.faults:
                     status, retry_after = state.faults.popleft()
-                    self._reply(status, {"error": "backend_error"}, retry_after)
+                    body = fault_body(status) if route.startswith("/calendar/") else {"error": "backend_error"}
+                    self.reply_json(status, body, {"Retry-After": retry_after} if retry_after else None)
                     return
-                if token in state.valid_tokens:
-                    state.valid_tokens.discard(token)
-                    state.revoked.append(token)
-                    self._reply(200, {})
+                if (method, route) == ("GET", "/o/oauth2/v2/auth"):
+                    self._authorize(self.query())
+                elif (method, route) == ("POST", "/token"):
+                    self._token(self.form())
+                elif (method, route) == ("POST", "/revoke"):
+                    self._revoke({**self.query(), **self.form()})
+                elif method == "GET" and route.startswith("/calendar/v3/"):
+                    self._calendar_api(route.removeprefix("/calendar/v3/"))
                 else:
-                    self._reply(400, {"error": "invalid_token", "error_description": "Token expired or revoked"})
+                    self.reply_json(404, {"error": "not_found"})
 
-        def _reply(self, status: int, body: dict[str, str], retry_after: str | None = None) -> None:
-            payload = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            if retry_after:
-                self.send_header("Retry-After", retry_after)
-            self.end_headers()
-            self.wfile.write(payload)
+        # The consent screen ------------------------------------------------------------------------------------
+
+        def _authorize(self, query: dict[str, str]) -> None:
+            redirect_uri = query.get("redirect_uri", "")
+            if query.get("client_id") != state.client_id:
+                return self.reply_text(401, "Error 401: invalid_client. The OAuth client was not found.")
+            if not redirect_uri or (state.redirect_uris and redirect_uri not in state.redirect_uris):
+                return self.reply_text(400, "Error 400: redirect_uri_mismatch")
+            problem = self._authorize_problem(query)
+            if problem:
+                return self.reply_text(400, f"Error 400: invalid_request. {problem}")
+            sub = state.next_user or next(iter(state.users), None)
+            if sub is None:
+                return self.reply_text(400, "No Google account is signed in (call add_user first).")
+            back = {"state": query["state"]} if "state" in query else {}  # state goes back either way
+            if state.deny:
+                return self.redirect(with_query(redirect_uri, {"error": "access_denied", **back}))
+            scopes = tuple(granted_scopes(query["scope"].split(), state.declined_scopes))
+            prompt = query.get("prompt", "")
+            offline = query.get("access_type", "online") == "offline"
+            code = "4/0A" + secrets.token_urlsafe(64)
+            state.codes[code] = IssuedCode(
+                client_id=state.client_id,
+                redirect_uri=redirect_uri,
+                challenge=query["code_challenge"],
+                scopes=scopes,
+                sub=sub,
+                access_type=query.get("access_type", "online"),
+                prompt=prompt,
+                # A refresh token comes with the first offline consent, and again only when prompt=consent.
+                with_refresh_token=offline and (sub not in state.offline_consents or "consent" in prompt.split()),
+                expires_at=time.time() + CODE_SECONDS,
+            )
+            params = {
+                **back,
+                "iss": ISSUER,
+                "code": code,
+                "scope": " ".join(scopes),
+                "authuser": "0",
+                "prompt": "consent",
+            }
+            self.redirect(with_query(redirect_uri, params))
+
+        @staticmethod
+        def _authorize_problem(query: dict[str, str]) -> str:
+            if query.get("response_type") != "code":
+                return "Invalid response_type (this client uses the authorization code flow)."
+            if not query.get("scope"):
+                return "Missing required parameter: scope"
+            if query.get("access_type", "online") not in ("online", "offline"):
+                return "Invalid access_type."
+            if not query.get("code_challenge"):
+                return "Missing required parameter: code_challenge"
+            if query.get("code_challenge_method") != "S256":
+                return "code_challenge_method must be S256."
+            return ""
+
+        # The token endpoint -------------------------------------------------------------------------------------
+
+        def _token(self, form: dict[str, str]) -> None:
+            client_id, client_secret = self.basic_credentials() or (
+                form.get("client_id", ""),
+                form.get("client_secret", ""),
+            )
+            if client_id != state.client_id:
+                return self.reply_json(
+                    401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}
+                )
+            if client_secret != state.client_secret:
+                return self.reply_json(401, {"error": "invalid_client", "error_description": "Unauthorized"})
+            grant_type = form.get("grant_type", "")
+            if grant_type == "authorization_code":
+                self._redeem_code(form)
+            elif grant_type == "refresh_token":
+                self._refresh(form)
+            else:
+                self.reply_json(
+                    400, {"error": "unsupported_grant_type", "error_description": f"Invalid grant_type: {grant_type}"}
+                )
+
+        def _redeem_code(self, form: dict[str, str]) -> None:
+            code = state.codes.get(form.get("code", ""))
+            if code is None or code.client_id != state.client_id:
+                return self._invalid_grant("Malformed auth code.")
+            if code.used or code.expires_at <= time.time():
+                return self._invalid_grant("Bad Request")
+            if form.get("redirect_uri") != code.redirect_uri:
+                return self.reply_json(400, {"error": "redirect_uri_mismatch", "error_description": "Bad Request"})
+            verifier = form.get("code_verifier", "")
+            if not verifier:
+                return self._invalid_grant("Missing code verifier.")
+            if s256(verifier) != code.challenge:
+                return self._invalid_grant("Invalid code verifier.")
+            code.used = True
+            self.reply_json(200, state.issue_tokens(code.sub, code.scopes, refresh=code.with_refresh_token))
+
+        def _refresh(self, form: dict[str, str]) -> None:
+            token = form.get("refresh_token", "")
+            grant = state.refresh_tokens.get(token)
+            if grant is None or token not in state.valid_tokens:
+                return self._invalid_grant("Token has been expired or revoked.")
+            scopes = grant.scopes
+            if form.get("scope"):  # a narrower access token is allowed, a wider one is not
+                asked = tuple(SCOPE_ALIASES.get(scope, scope) for scope in form["scope"].split())
+                if not set(asked) <= set(grant.scopes):
+                    return self.reply_json(400, {"error": "invalid_scope", "error_description": "Bad Request"})
+                scopes = asked
+            # No refresh_token in the answer: Google keeps the one the client has.
+            self.reply_json(200, state.mint_access_token(grant.sub, scopes, token))
+
+        def _invalid_grant(self, description: str) -> None:
+            self.reply_json(400, {"error": "invalid_grant", "error_description": description})
+
+        def _revoke(self, params: dict[str, str]) -> None:
+            if state.revoke(params.get("token", "")):
+                self.reply_json(200, {})
+            else:
+                self.reply_json(400, {"error": "invalid_token", "error_description": "Token expired or revoked"})
+
+        # The Calendar API ---------------------------------------------------------------------------------------
+
+        def _calendar_api(self, path: str) -> None:
+            access = state.live_access_token(self.bearer_token())
+            if access is None:
+                return self.reply_json(
+                    401, UNAUTHENTICATED, {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'}
+                )
+            user = state.users[access.sub]
+            if path == "users/me/calendarList" or path.startswith("users/me/calendarList/"):
+                if not CALENDAR_LIST_SCOPES & set(access.scopes):
+                    return self.reply_json(403, INSUFFICIENT_SCOPES)
+                calendar_id = unquote(path.removeprefix("users/me/calendarList").lstrip("/"))
+                if not calendar_id:
+                    return self._calendar_list(user, self.query())
+                entry = self._find(user, calendar_id)
+                return self.reply_json(200, list_entry(entry)) if entry else self._not_found()
+            if path.startswith("calendars/"):
+                if not CALENDARS_SCOPES & set(access.scopes):
+                    return self.reply_json(403, INSUFFICIENT_SCOPES)
+                entry = self._find(user, unquote(path.removeprefix("calendars/")))
+                return self.reply_json(200, calendar_resource(entry)) if entry else self._not_found()
+            self._not_found()
+
+        def _calendar_list(self, user: GoogleUser, query: dict[str, str]) -> None:
+            try:
+                max_results = min(int(query.get("maxResults", DEFAULT_MAX_RESULTS)), MAX_RESULTS)
+            except ValueError:
+                return self.reply_json(400, api_error(400, "invalid", "Invalid value for maxResults"))
+            page_size = max(1, min(max_results, state.page_size or MAX_RESULTS))
+            entries = [list_entry(entry) for entry in visible(user.calendars, query)]
+            list_etag = etag_of(entries)
+            offset = 0
+            if "pageToken" in query:
+                if state.page_tokens.get(query["pageToken"], ("", 0))[0] != user.sub:
+                    return self.reply_json(400, api_error(400, "invalid", "Invalid page token value"))
+                offset = state.page_tokens[query["pageToken"]][1]
+            elif "syncToken" in query:
+                known = state.sync_tokens.get(query["syncToken"])
+                if known is None or known[0] != user.sub:
+                    message = "Sync token is no longer valid, a full sync is required."
+                    return self.reply_json(410, api_error(410, "fullSyncRequired", message))
+                if known[1] == list_etag:  # nothing changed since that token
+                    entries = []
+            body: dict[str, Any] = {"kind": "calendar#calendarList", "etag": list_etag}
+            if offset + page_size < len(entries):
+                token = secrets.token_urlsafe(24)
+                state.page_tokens[token] = (user.sub, offset + page_size)
+                body["nextPageToken"] = token
+            else:
+                token = secrets.token_urlsafe(24)
+                state.sync_tokens[token] = (user.sub, list_etag)
+                body["nextSyncToken"] = token
+            body["items"] = entries[offset : offset + page_size]
+            self.reply_json(200, body)
+
+        @staticmethod
+        def _find(user: GoogleUser, calendar_id: str) -> dict[str, Any] | None:
+            for entry in user.calendars:
+                if entry["id"] == calendar_id or (calendar_id == "primary" and entry.get("primary")):
+                    return entry
+            return None
+
+        def _not_found(self) -> None:
+            self.reply_json(404, api_error(404, "notFound", "Not Found"))
 
     return GoogleHandler
+
+
+def visible(calendars: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
+    """The entries calendarList.list returns for these minAccessRole/showHidden/showDeleted parameters."""
+    weakest = ACCESS_ROLES.index(query.get("minAccessRole", "freeBusyReader"))
+    return [
+        entry
+        for entry in calendars
+        if ACCESS_ROLES.index(entry["accessRole"]) >= weakest
+        and (query.get("showHidden") == "true" or not entry.get("hidden"))
+        and (query.get("showDeleted") == "true" or not entry.get("deleted"))
+    ]
+
+
+def list_entry(calendar: dict[str, Any]) -> dict[str, Any]:
+    """A calendarListEntry resource; `primary`, `hidden` and `summaryOverride` appear only when they apply."""
+    entry: dict[str, Any] = {"kind": "calendar#calendarListEntry", "id": calendar["id"], "summary": calendar["summary"]}
+    for name in ("description", "summaryOverride"):
+        if calendar.get(name):
+            entry[name] = calendar[name]
+    entry.update(
+        timeZone=calendar["timeZone"],
+        colorId=calendar["colorId"],
+        backgroundColor=calendar["backgroundColor"],
+        foregroundColor=calendar["foregroundColor"],
+        selected=calendar.get("selected", True),
+        accessRole=calendar["accessRole"],
+        defaultReminders=calendar.get("defaultReminders", []),
+        conferenceProperties={"allowedConferenceSolutionTypes": ["hangoutsMeet"]},
+    )
+    for flag in ("primary", "hidden", "deleted"):
+        if calendar.get(flag):
+            entry[flag] = True
+    return {"kind": entry.pop("kind"), "etag": etag_of(entry), **entry}
+
+
+def calendar_resource(calendar: dict[str, Any]) -> dict[str, Any]:
+    """A calendar resource (calendars.get): the calendar's own title, not the person's summaryOverride."""
+    resource: dict[str, Any] = {"id": calendar["id"], "summary": calendar["summary"], "timeZone": calendar["timeZone"]}
+    if calendar.get("description"):
+        resource["description"] = calendar["description"]
+    resource["conferenceProperties"] = {"allowedConferenceSolutionTypes": ["hangoutsMeet"]}
+    return {"kind": "calendar#calendar", "etag": etag_of(resource), **resource}

@@ -1,4 +1,4 @@
-"""A tiny loopback HTTP server for provider fakes: one thread, bound to 127.0.0.1, stopped by the test."""
+"""A tiny loopback HTTP(S) server for provider fakes: threads, bound to loopback, stopped by the test."""
 
 from __future__ import annotations
 
@@ -7,15 +7,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.fakes.tls import test_ca
+
 
 @contextmanager
-def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """Serve `handler` on a free loopback port; yields the base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def serve(handler: type[BaseHTTPRequestHandler], *, tls: bool = False, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve `handler` on a free port of `host`; yields the base URL (https with the test authority's cert)."""
+    server = ThreadingHTTPServer((host, 0), handler)
+    server.daemon_threads = True
+    if tls:
+        server.socket = test_ca().server_context().wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    scheme = "https" if tls else "http"
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{scheme}://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

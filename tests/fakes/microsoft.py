@@ -1,0 +1,623 @@
+"""A loopback fake of the Microsoft identity platform (v2.0 endpoints) and Microsoft Graph's calendars, as documented.
+
+Modelled (identity platform: OpenID Connect discovery, OAuth 2.0 authorization code flow, refresh tokens, error
+responses; Graph v1.0: user, calendar, paging, throttling, errors):
+
+- GET /{tenant}/v2.0/.well-known/openid-configuration: the discovery document msal reads when it is built; for
+  common/organizations/consumers the issuer keeps Microsoft's literal "{tenantid}" placeholder. Unknown tenants
+  get 400 AADSTS90002, which msal turns into a ValueError.
+- GET /{tenant}/oauth2/v2.0/authorize: errors after a valid redirect_uri are sent back to it (error,
+  error_description, state); success sends code, client_info (when asked), state and session_state, in the
+  query of a 302 or, with response_mode=form_post, in a self-posting form.
+- POST /{tenant}/oauth2/v2.0/token: `authorization_code` redeems a code once (same redirect_uri, PKCE S256
+  verifier); `refresh_token` ALWAYS returns a new refresh token (Microsoft rotates them; the old one stays valid
+  unless revoked). `scope` echoes the scopes asked for, spelled as asked (msal's cache matches on that text).
+  A refresh_token comes only with offline_access and an id_token only with openid. Errors use
+  Microsoft's body: error, error_description ("AADSTSnnnn: ..."), error_codes, timestamp, trace_id,
+  correlation_id (and suberror where Microsoft sends one).
+- Graph /v1.0/me, /v1.0/me/calendar, /v1.0/me/calendars[/{id}]: Bearer token required (401
+  InvalidAuthenticationToken), a Calendars.* permission for calendars (403 ErrorAccessDenied), $top/$skip paging
+  with an absolute @odata.nextLink, $select honoured loosely.
+
+Faults queued in `faults` (status, Retry-After) answer the next request to any endpoint. Revoking sessions
+(`revoke_all`) invalidates refresh tokens only: Microsoft documents that issued access tokens stay valid until
+they expire. Stricter than Microsoft on purpose: PKCE with S256 is required (Microsoft requires it only for
+single-page apps), because calsync and msal always send it.
+
+What msal does with it, worth knowing when writing tests: it fetches the discovery document when the app object
+is built (a queued fault would hit that GET); it sends the client secret both in the body and as HTTP Basic;
+it replays an identical failed token request from its own cache (a 400 for 60 s, a 429/5xx for Retry-After
+seconds) instead of asking again; and a 5xx from the token endpoint raises rather than returning an error dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import escape
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import quote, unquote, urlencode
+
+from tests.fakes.base import FakeHandler, LoggedRequest, b64url, jwt_shaped, s256, with_query
+
+GRAPH = "https://graph.microsoft.com/"
+OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
+MULTI_TENANT = ("common", "organizations", "consumers")
+AUTH_METHODS = ["client_secret_post", "private_key_jwt", "client_secret_basic"]
+CLAIMS = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "preferred_username", "name", "tid", "ver", "email"]
+CALENDAR_PERMISSIONS = frozenset(
+    f"{GRAPH}{name}".lower()
+    for name in ("Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite", "Calendars.Read.Shared")
+)
+USER_PERMISSIONS = frozenset(f"{GRAPH}{name}".lower() for name in ("User.Read", "User.ReadBasic.All", "User.Read.All"))
+ACCESS_TOKEN_SECONDS = 3599
+CODE_SECONDS = 600
+DEFAULT_TOP = 10  # Graph's default page size for calendars
+
+
+def unique(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Scopes as granted: in the order and spelling asked for, which is how they come back in `scope`."""
+    return tuple(dict.fromkeys(scopes))
+
+
+def resource_scopes(scopes: tuple[str, ...]) -> set[str]:
+    """The permissions among `scopes`, compared case-insensitively; bare names belong to Graph, the default resource."""
+    return {(scope if "://" in scope else GRAPH + scope).lower() for scope in scopes if scope not in OIDC_SCOPES}
+
+
+def aad_error(error: str, code: int, description: str, suberror: str | None = None) -> dict[str, Any]:
+    """A token endpoint error body as the identity platform formats it."""
+    trace_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
+    timestamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    body: dict[str, Any] = {
+        "error": error,
+        "error_description": f"AADSTS{code}: {description} Trace ID: {trace_id} Correlation ID: {correlation_id} "
+        f"Timestamp: {timestamp}",
+        "error_codes": [code],
+        "timestamp": timestamp,
+        "trace_id": trace_id,
+        "correlation_id": correlation_id,
+        "error_uri": f"https://login.microsoftonline.com/error?code={code}",
+    }
+    if suberror:
+        body["suberror"] = suberror
+    return body
+
+
+def graph_error(code: str, message: str, client_request_id: str | None = None) -> dict[str, Any]:
+    """A Graph error body: error.code, error.message, error.innerError with date and request ids."""
+    inner = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        "request-id": str(uuid.uuid4()),
+        "client-request-id": client_request_id or str(uuid.uuid4()),
+    }
+    return {"error": {"code": code, "message": message, "innerError": inner}}
+
+
+def graph_fault(status: int) -> tuple[str, str]:
+    if status == 429:
+        return "TooManyRequests", "Please retry again later."
+    if status == 503:
+        return "serviceNotAvailable", "The service is temporarily unavailable. Please try again later."
+    if status == 504:
+        return "gatewayTimeout", "The server, while acting as a proxy, did not receive a timely response."
+    return "generalException", "An unspecified error has occurred."
+
+
+def outlook_id() -> str:
+    """An id shaped like Outlook's (base64 of an opaque entry id)."""
+    return "AAMkA" + b64url(secrets.token_bytes(96)).replace("-", "+").replace("_", "/") + "="
+
+
+@dataclass
+class MicrosoftUser:
+    oid: str
+    display_name: str
+    mail: str
+    user_principal_name: str
+    calendars: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class IssuedCode:
+    redirect_uri: str
+    challenge: str
+    scopes: tuple[str, ...]
+    oid: str
+    nonce: str | None
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class AccessToken:
+    oid: str
+    scopes: tuple[str, ...]
+    expires_at: float
+
+
+@dataclass
+class RefreshGrant:
+    oid: str
+    scopes: tuple[str, ...]
+    revoked: bool = False
+
+
+@dataclass
+class MicrosoftState:
+    client_id: str = "microsoft-client-id"
+    client_secret: str = "microsoft-client-secret"
+    tenant_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    base_url: str = ""  # https://127.0.0.1:PORT, set by whoever serves the fake
+    users: dict[str, MicrosoftUser] = field(default_factory=dict)  # keyed by object id (oid)
+    next_user: str | None = None  # the oid who signs in at the next authorize (default: the first user)
+    deny: bool = False  # the person declines the consent prompt
+    redirect_uris: set[str] = field(default_factory=set)  # registered reply URLs; empty accepts any
+    page_size: int | None = None  # caps every Graph page, whatever $top asks for
+    codes: dict[str, IssuedCode] = field(default_factory=dict)
+    access_tokens: dict[str, AccessToken] = field(default_factory=dict)
+    refresh_tokens: dict[str, RefreshGrant] = field(default_factory=dict)
+    issued_refresh_tokens: list[str] = field(default_factory=list)  # in the order they were issued
+    request_log: list[LoggedRequest] = field(default_factory=list)
+    faults: deque[tuple[int, str | None]] = field(default_factory=deque)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def add_user(self, mail: str, *, display_name: str = "", oid: str | None = None) -> MicrosoftUser:
+        """A work account with its default calendar ("Calendar", as Outlook names it)."""
+        with self.lock:
+            user = MicrosoftUser(oid or str(uuid.uuid4()), display_name or mail.split("@")[0], mail, mail)
+            self.users[user.oid] = user
+            self.add_calendar(user.oid, name="Calendar", isDefaultCalendar=True, isRemovable=False)
+            return user
+
+    def add_calendar(self, oid: str, **fields: Any) -> dict[str, Any]:
+        """Add a calendar for `oid`; unspecified properties get Graph-like defaults (owned, editable)."""
+        with self.lock:
+            user = self.users[oid]
+            calendar: dict[str, Any] = {
+                "id": outlook_id(),
+                "name": "Calendar",
+                "color": "auto",
+                "hexColor": "",
+                "isDefaultCalendar": False,
+                "changeKey": b64url(secrets.token_bytes(16)),
+                "canShare": True,
+                "canViewPrivateItems": True,
+                "canEdit": True,
+                "isRemovable": True,
+                "isTallyingResponses": True,
+                "allowedOnlineMeetingProviders": ["teamsForBusiness"],
+                "defaultOnlineMeetingProvider": "teamsForBusiness",
+                "owner": {"name": user.display_name, "address": user.mail},
+                **fields,
+            }
+            user.calendars.append(calendar)
+            return calendar
+
+    def expire_access_tokens(self) -> None:
+        with self.lock:
+            for token in self.access_tokens.values():
+                token.expires_at = 0.0
+
+    def revoke_all(self, *, access_tokens: bool = False) -> None:
+        """revokeSignInSessions: every refresh token stops working; access tokens live on unless asked."""
+        with self.lock:
+            for grant in self.refresh_tokens.values():
+                grant.revoked = True
+            if access_tokens:
+                self.expire_access_tokens()
+
+    def issue_tokens(
+        self,
+        oid: str,
+        scopes: list[str] | tuple[str, ...],
+        *,
+        base: str | None = None,
+        nonce: str | None = None,
+        consented: tuple[str, ...] | None = None,
+        client_info: bool = True,
+    ) -> dict[str, Any]:
+        """The token endpoint's answer for `scopes` (tests can use it to skip the browser part).
+
+        The refresh token carries everything `consented` (default: `scopes`), not just this access token's scopes.
+        """
+        base = base or self.base_url
+        with self.lock:
+            scopes = unique(scopes)
+            user = self.users[oid]
+            now = int(time.time())
+            access_token = self._access_token(user, scopes, base, now)
+            body: dict[str, Any] = {
+                "token_type": "Bearer",
+                "scope": " ".join(scopes),
+                "expires_in": ACCESS_TOKEN_SECONDS,
+                "ext_expires_in": ACCESS_TOKEN_SECONDS,
+                "access_token": access_token,
+            }
+            if "offline_access" in scopes:
+                refresh_token = "0.A" + b64url(secrets.token_bytes(96))
+                self.refresh_tokens[refresh_token] = RefreshGrant(oid, consented or scopes)
+                self.issued_refresh_tokens.append(refresh_token)
+                body["refresh_token"] = refresh_token
+            if "openid" in scopes:
+                body["id_token"] = self._id_token(user, scopes, base, now, nonce)
+            if client_info:  # asked for with client_info=1, as msal always does
+                body["client_info"] = b64url(json.dumps({"uid": user.oid, "utid": self.tenant_id}).encode())
+            return body
+
+    def live_access_token(self, token: str) -> AccessToken | None:
+        with self.lock:
+            access = self.access_tokens.get(token)
+            return access if access and access.expires_at > time.time() else None
+
+    def _access_token(self, user: MicrosoftUser, scopes: tuple[str, ...], base: str, now: int) -> str:
+        claims = {
+            "aud": GRAPH.rstrip("/"),
+            "iss": f"{base}/{self.tenant_id}/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + ACCESS_TOKEN_SECONDS,
+            "appid": self.client_id,
+            "name": user.display_name,
+            "oid": user.oid,
+            "scp": " ".join(scope.removeprefix(GRAPH) for scope in scopes if scope not in OIDC_SCOPES),
+            "tid": self.tenant_id,
+            "upn": user.user_principal_name,
+            "uti": b64url(secrets.token_bytes(16)),
+            "ver": "1.0",  # Graph's access tokens are v1.0 tokens, whatever endpoint issued them
+        }
+        token = jwt_shaped(claims)
+        self.access_tokens[token] = AccessToken(user.oid, scopes, now + ACCESS_TOKEN_SECONDS)
+        return token
+
+    def _id_token(self, user: MicrosoftUser, scopes: tuple[str, ...], base: str, now: int, nonce: str | None) -> str:
+        claims: dict[str, Any] = {
+            "ver": "2.0",
+            "iss": f"{base}/{self.tenant_id}/v2.0",
+            "sub": b64url(hashlib.sha256(f"{user.oid}:{self.client_id}".encode()).digest()),  # pairwise per app
+            "aud": self.client_id,
+            "exp": now + 3600,
+            "iat": now,
+            "nbf": now,
+            "name": user.display_name,
+            "preferred_username": user.user_principal_name,
+            "oid": user.oid,
+            "tid": self.tenant_id,
+            "uti": b64url(secrets.token_bytes(16)),
+        }
+        if "email" in scopes:
+            claims["email"] = user.mail
+        if nonce:
+            claims["nonce"] = nonce
+        return jwt_shaped(claims)
+
+
+def handler_for(state: MicrosoftState) -> type[BaseHTTPRequestHandler]:
+    class MicrosoftHandler(FakeHandler):
+        def do_GET(self) -> None:
+            self._dispatch("GET")
+
+        def do_POST(self) -> None:
+            self._dispatch("POST")
+
+        @property
+        def base(self) -> str:
+            return f"https://{self.headers['Host']}"
+
+        def _dispatch(self, method: str) -> None:
+            route = self.route
+            tenant, _, rest = route.lstrip("/").partition("/")
+            with state.lock:
+                state.request_log.append((method, route, self.query()))
+                if state.faults:
+                    return self._fault(tenant, *state.faults.popleft())
+                if tenant == "v1.0" and method == "GET":
+                    return self._graph(rest)
+                if tenant not in (*MULTI_TENANT, state.tenant_id):
+                    description = f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID."
+                    return self.reply_json(400, aad_error("invalid_tenant", 90002, description))
+                if (method, rest) == ("GET", "v2.0/.well-known/openid-configuration"):
+                    return self.reply_json(200, self._openid_configuration(tenant))
+                if (method, rest) == ("GET", "discovery/v2.0/keys"):
+                    return self.reply_json(200, {"keys": []})
+                if (method, rest) == ("GET", "oauth2/v2.0/authorize"):
+                    return self._authorize(self.query())
+                if (method, rest) == ("POST", "oauth2/v2.0/token"):
+                    return self._token(self.form())
+                if (method, rest) == ("GET", "oauth2/v2.0/logout"):
+                    target = self.query().get("post_logout_redirect_uri")
+                    return self.redirect(target) if target else self.reply_text(200, "You signed out of your account.")
+                self.reply_text(404, "Not found")
+
+        def _fault(self, surface: str, status: int, retry_after: str | None) -> None:
+            headers = {"Retry-After": retry_after} if retry_after else None
+            if surface == "v1.0":
+                code, message = graph_fault(status)
+                return self.reply_json(
+                    status, graph_error(code, message, self.headers.get("client-request-id")), headers
+                )
+            description = "A transient error has occurred. Please try again."
+            self.reply_json(status, aad_error("temporarily_unavailable", 90033, description), headers)
+
+        def _openid_configuration(self, tenant: str) -> dict[str, Any]:
+            base, tid = self.base, "{tenantid}" if tenant in MULTI_TENANT else tenant
+            return {
+                "token_endpoint": f"{base}/{tenant}/oauth2/v2.0/token",
+                "token_endpoint_auth_methods_supported": AUTH_METHODS,
+                "jwks_uri": f"{base}/{tenant}/discovery/v2.0/keys",
+                "response_modes_supported": ["query", "fragment", "form_post"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                "scopes_supported": list(OIDC_SCOPES),
+                "issuer": f"{base}/{tid}/v2.0",
+                "request_uri_parameter_supported": False,
+                "userinfo_endpoint": f"{base}/oidc/userinfo",
+                "authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/devicecode",
+                "http_logout_supported": True,
+                "frontchannel_logout_supported": True,
+                "end_session_endpoint": f"{base}/{tenant}/oauth2/v2.0/logout",
+                "claims_supported": CLAIMS,
+                "tenant_region_scope": None,
+                "msgraph_host": self.headers["Host"],
+            }
+
+        # Sign-in and consent ------------------------------------------------------------------------------------
+
+        def _authorize(self, query: dict[str, str]) -> None:
+            redirect_uri = query.get("redirect_uri", "")
+            if query.get("client_id") != state.client_id:
+                message = f"Application with identifier '{query.get('client_id')}' was not found in the directory."
+                return self.reply_text(400, f"AADSTS700016: {message}")
+            if not redirect_uri or (state.redirect_uris and redirect_uri not in state.redirect_uris):
+                return self.reply_text(
+                    400,
+                    "AADSTS50011: The redirect URI specified in the request does not match "
+                    "the redirect URIs configured for the application.",
+                )
+
+            def respond(params: dict[str, str]) -> None:
+                params.update({"state": query["state"]} if "state" in query else {})
+                if query.get("response_mode") == "form_post":  # what msal recommends for web apps
+                    self.reply_text(200, auto_post_form(redirect_uri, params))
+                else:
+                    self.redirect(with_query(redirect_uri, params))
+
+            def refuse(error: str, description: str, subcode: str | None = None) -> None:
+                params = {"error": error, "error_description": description}
+                respond({**params, "error_subcode": subcode} if subcode else params)
+
+            problem = self._authorize_problem(query)
+            if problem:
+                return refuse("invalid_request", problem)
+            oid = state.next_user or next(iter(state.users), None)
+            if oid is None:
+                return self.reply_text(400, "No Microsoft account is signed in (call add_user first).")
+            if state.deny:
+                return refuse("access_denied", "AADSTS65004: User declined to consent to access the app.", "cancel")
+            code = "1.A" + b64url(secrets.token_bytes(128))
+            state.codes[code] = IssuedCode(
+                redirect_uri=redirect_uri,
+                challenge=query["code_challenge"],
+                scopes=unique(query["scope"].split()),
+                oid=oid,
+                nonce=query.get("nonce"),
+                expires_at=time.time() + CODE_SECONDS,
+            )
+            params = {"code": code}
+            if query.get("client_info") == "1":
+                params["client_info"] = b64url(json.dumps({"uid": oid, "utid": state.tenant_id}).encode())
+            respond({**params, "session_state": str(uuid.uuid4())})
+
+        @staticmethod
+        def _authorize_problem(query: dict[str, str]) -> str:
+            if query.get("response_type") != "code":
+                return "AADSTS700054: response_type 'id_token' is not enabled for the application."
+            if not query.get("scope"):
+                return "AADSTS900144: The request body must contain the following parameter: 'scope'."
+            if not query.get("code_challenge"):
+                return "AADSTS9002325: Proof Key for Code Exchange is required for this application."
+            if query.get("code_challenge_method") != "S256":
+                return "AADSTS501491: Invalid code_challenge_method (this application requires S256)."
+            return ""
+
+        # The token endpoint -------------------------------------------------------------------------------------
+
+        def _token(self, form: dict[str, str]) -> None:
+            client_id, secret = self.basic_credentials() or (form.get("client_id", ""), form.get("client_secret", ""))
+            if client_id != state.client_id:
+                description = f"Application with identifier '{client_id}' was not found in the directory."
+                return self.reply_json(400, aad_error("unauthorized_client", 700016, description))
+            if secret != state.client_secret:
+                description = (
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the "
+                    "client secret value, not the client secret ID."
+                )
+                return self.reply_json(401, aad_error("invalid_client", 7000215, description))
+            grant_type = form.get("grant_type", "")
+            if grant_type == "authorization_code":
+                return self._redeem_code(form)
+            if grant_type == "refresh_token":
+                return self._refresh(form)
+            if not grant_type:
+                description = "The request body must contain the following parameter: 'grant_type'."
+                return self.reply_json(400, aad_error("invalid_request", 900144, description))
+            description = f"The provided value for the input parameter 'grant_type' is not valid: {grant_type}."
+            self.reply_json(400, aad_error("unsupported_grant_type", 70003, description))
+
+        def _redeem_code(self, form: dict[str, str]) -> None:
+            code = state.codes.get(form.get("code", ""))
+            if code is None:
+                return self._invalid_grant(70000, "The provided value for the 'code' parameter is not valid.")
+            if code.used:
+                return self._invalid_grant(
+                    54005,
+                    "OAuth2 Authorization code was already redeemed, please retry with "
+                    "a new valid code or use an existing refresh token.",
+                )
+            if code.expires_at <= time.time():
+                return self._invalid_grant(
+                    70008, "The provided authorization code or refresh token has expired due to inactivity."
+                )
+            if form.get("redirect_uri") != code.redirect_uri:
+                return self._invalid_grant(
+                    70000, "The redirect_uri does not match the one the authorization code was requested with."
+                )
+            if s256(form.get("code_verifier", "")) != code.challenge:
+                return self._invalid_grant(
+                    501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request."
+                )
+            scopes = self._within(code.scopes, form.get("scope"))
+            if scopes is None:
+                return self._consent_required()
+            code.used = True
+            client_info = form.get("client_info") == "1"
+            tokens = state.issue_tokens(code.oid, scopes, base=self.base, nonce=code.nonce, client_info=client_info)
+            self.reply_json(200, tokens)
+
+        def _refresh(self, form: dict[str, str]) -> None:
+            grant = state.refresh_tokens.get(form.get("refresh_token", ""))
+            if grant is None:
+                return self._invalid_grant(9002313, "Invalid request. Request is malformed or invalid.")
+            if grant.revoked:
+                return self._invalid_grant(
+                    50173,
+                    "The provided grant has expired due to it being revoked, a fresh "
+                    "auth token is needed. The user might have changed or reset their "
+                    "password.",
+                    suberror="bad_token",
+                )
+            scopes = self._within(grant.scopes, form.get("scope"))
+            if scopes is None:
+                return self._consent_required()
+            # A new refresh token every time (rotation), carrying the whole grant; the one just used keeps working.
+            scopes = unique((*scopes, *(scope for scope in grant.scopes if scope in OIDC_SCOPES)))
+            client_info = form.get("client_info") == "1"
+            tokens = state.issue_tokens(
+                grant.oid, scopes, base=self.base, consented=grant.scopes, client_info=client_info
+            )
+            self.reply_json(200, tokens)
+
+        @staticmethod
+        def _within(granted: tuple[str, ...], asked: str | None) -> tuple[str, ...] | None:
+            """The scopes of the new token: what was asked if consented, None if it asks for more."""
+            if not asked:
+                return granted
+            scopes = unique(asked.split())
+            return scopes if resource_scopes(scopes) <= resource_scopes(granted) else None
+
+        def _consent_required(self) -> None:
+            description = (
+                "The user or administrator has not consented to use the application. Send an interactive "
+                "authorization request for this user and resource."
+            )
+            self.reply_json(400, aad_error("invalid_grant", 65001, description, suberror="consent_required"))
+
+        def _invalid_grant(self, code: int, description: str, suberror: str | None = None) -> None:
+            self.reply_json(400, aad_error("invalid_grant", code, description, suberror))
+
+        # Microsoft Graph ----------------------------------------------------------------------------------------
+
+        def _graph(self, path: str) -> None:
+            token = self.bearer_token()
+            access = state.live_access_token(token) if token else None
+            if access is None:
+                if not token:
+                    message = "Access token is empty."
+                elif token in state.access_tokens:
+                    message = "Access token has expired or is not yet valid."
+                else:
+                    message = "Access token validation failure. Invalid audience."
+                headers = {
+                    "WWW-Authenticate": f'Bearer realm="", authorization_uri="{self.base}/common/oauth2/authorize"'
+                }
+                return self._graph_error(401, "InvalidAuthenticationToken", message, headers)
+            user = state.users[access.oid]
+            granted = resource_scopes(access.scopes)
+            if path == "me":
+                if not USER_PERMISSIONS & granted:
+                    return self._graph_error(
+                        403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+                    )
+                return self.reply_json(200, self._me(user))
+            if path in ("me/calendars", "me/calendar") or path.startswith("me/calendars/"):
+                if not CALENDAR_PERMISSIONS & granted:
+                    return self._graph_error(
+                        403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+                    )
+                if path == "me/calendars":
+                    return self._calendars(user, self.query())
+                calendar_id = unquote(path.removeprefix("me/calendars/")) if path != "me/calendar" else None
+                for calendar in user.calendars:
+                    if calendar["id"] == calendar_id or (calendar_id is None and calendar["isDefaultCalendar"]):
+                        context = f"{self.base}/v1.0/$metadata#users('{user.oid}')/calendars/$entity"
+                        return self.reply_json(200, {"@odata.context": context, **select(calendar, self.query())})
+                return self._graph_error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+            self._graph_error(400, "BadRequest", f"Resource not found for the segment '{path.split('/')[-1]}'.")
+
+        def _me(self, user: MicrosoftUser) -> dict[str, Any]:
+            given, _, surname = user.display_name.partition(" ")
+            resource: dict[str, Any] = {
+                "businessPhones": [],
+                "displayName": user.display_name,
+                "givenName": given,
+                "jobTitle": None,
+                "mail": user.mail,
+                "mobilePhone": None,
+                "officeLocation": None,
+                "preferredLanguage": "en-US",
+                "surname": surname or None,
+                "userPrincipalName": user.user_principal_name,
+                "id": user.oid,
+            }
+            return {"@odata.context": f"{self.base}/v1.0/$metadata#users/$entity", **select(resource, self.query())}
+
+        def _calendars(self, user: MicrosoftUser, query: dict[str, str]) -> None:
+            try:
+                top, skip = int(query.get("$top", DEFAULT_TOP)), int(query.get("$skip", "0"))
+            except ValueError:
+                return self._graph_error(400, "BadRequest", "Invalid $top or $skip value.")
+            page_size = max(1, min(top, state.page_size or top))
+            fields = f"({query['$select']})" if query.get("$select") else ""
+            body: dict[str, Any] = {
+                "@odata.context": f"{self.base}/v1.0/$metadata#users('{user.oid}')/calendars{fields}"
+            }
+            if skip + page_size < len(user.calendars):
+                params = {key: value for key, value in query.items() if key not in ("$top", "$skip")}
+                params.update({"$top": str(page_size), "$skip": str(skip + page_size)})
+                body["@odata.nextLink"] = (
+                    f"{self.base}/v1.0/me/calendars?{urlencode(params, safe='$,', quote_via=quote)}"
+                )
+            body["value"] = [select(calendar, query) for calendar in user.calendars[skip : skip + page_size]]
+            self.reply_json(200, body)
+
+        def _graph_error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+            self.reply_json(status, graph_error(code, message, self.headers.get("client-request-id")), headers)
+
+    return MicrosoftHandler
+
+
+def auto_post_form(action: str, params: dict[str, str]) -> str:
+    """response_mode=form_post: a page whose form posts the response parameters to redirect_uri."""
+    fields = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in params.items())
+    return (
+        f'<html><body onload="document.forms[0].submit()"><form method="POST" action="{escape(action)}">'
+        f'{fields}<noscript><input type="submit" value="Continue"></noscript></form></body></html>'
+    )
+
+
+def select(resource: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+    """$select, loosely: the named properties (and id, which Graph always returns)."""
+    if not query.get("$select"):
+        return dict(resource)
+    wanted = {"id", *(name.strip() for name in query["$select"].split(","))}
+    return {key: value for key, value in resource.items() if key in wanted}
