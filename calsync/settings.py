@@ -7,6 +7,7 @@ and gets development fallbacks instead.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -80,6 +81,9 @@ if not DEBUG and (SECRET_KEY == DEV_SECRET_KEY or _keyring.holds_any_of(DEV_ENCR
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# The public address, for links in emails sent by workers and for OAuth redirect URIs (which must match
+# what is registered at Google and Microsoft). Blank: taken from each request (workers use localhost).
+SITE_URL = env_str("SITE_URL").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -298,6 +302,15 @@ MICROSOFT_GRAPH_BASE = env_str("MICROSOFT_GRAPH_BASE", "https://graph.microsoft.
 CALDAV_DEFAULT_URL = env_str("CALDAV_DEFAULT_URL", "https://caldav.icloud.com/")
 # CalDAV server URLs are user input our workers fetch; private addresses are refused unless allowed here.
 CALDAV_ALLOW_PRIVATE_HOSTS = env_bool("CALDAV_ALLOW_PRIVATE_HOSTS", False)
+# Or allow only these networks (CIDR, comma-separated), e.g. one internal CalDAV server.
+CALDAV_PRIVATE_NETWORKS = env_list("CALDAV_PRIVATE_NETWORKS")
+for _network in CALDAV_PRIVATE_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"CALDAV_PRIVATE_NETWORKS: {_network!r} is not a network like 10.1.2.0/24."
+        ) from None
 
 # --- Internationalisation and static files --------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -1,19 +1,118 @@
-"""Google Calendar: OAuth 2.0 grants and the Calendar API. Endpoints come from settings (GOOGLE_*)."""
+"""Google Calendar: OAuth 2.0 with PKCE (google-auth-oauthlib), tokens (google-auth), and the Calendar API
+(google-api-python-client with its bundled discovery document). Endpoints come from settings (GOOGLE_*).
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable, Mapping
+from datetime import UTC
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import urljoin
 
+import google.auth.exceptions
+import google.oauth2.credentials
+import google_auth_httplib2
+import httplib2
 import requests
 from django.conf import settings
+from google.auth.transport.requests import Request as GoogleAuthRequest
+from google_auth_oauthlib.flow import Flow
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
-from connections.providers.base import Credentials, ProviderAdapter, ProviderError
+from connections.providers.base import (
+    AccountIdentity,
+    AuthorizationFailed,
+    AuthorizationStart,
+    AuthRevoked,
+    Credentials,
+    Grant,
+    ProviderAdapter,
+    ProviderError,
+    RateLimited,
+    RemoteCalendar,
+    TokenRejected,
+)
 from connections.providers.http import TIMEOUT_SECONDS, raise_for_transient
+from connections.providers.values import decode_jwt_claims, hex_color_or_blank
+
+# Read and write events on every calendar, plus who the person is (the OIDC subject and email).
+SCOPES = ("openid", "https://www.googleapis.com/auth/userinfo.email", "https://www.googleapis.com/auth/calendar")
+CALENDAR_SCOPE = SCOPES[2]
+WRITABLE_ROLES = {"owner", "writer"}
+RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
+
+T = TypeVar("T")
 
 
 class GoogleAdapter(ProviderAdapter):
     provider: ClassVar[str] = "google"
     can_revoke: ClassVar[bool] = True
+    uses_oauth: ClassVar[bool] = True
+
+    def missing_settings(self) -> list[str]:
+        return [name for name in ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET") if not getattr(settings, name)]
+
+    # --- connect ------------------------------------------------------------------------------------
+
+    def authorization_start(self, *, redirect_uri: str, state: str, login_hint: str = "") -> AuthorizationStart:
+        flow = _flow(redirect_uri)
+        extra = {"login_hint": login_hint} if login_hint else {}
+        # offline + consent: Google sends a refresh token only on a consent screen.
+        url, _ = flow.authorization_url(state=state, access_type="offline", prompt="consent", **extra)
+        return AuthorizationStart(url=url, flow={"code_verifier": flow.code_verifier})
+
+    def authorization_finish(self, *, flow: dict[str, Any], params: Mapping[str, str], redirect_uri: str) -> Grant:
+        code = params.get("code", "")
+        if not code:
+            raise AuthorizationFailed("Google sent you back without an authorization code. Please try again.")
+        oauth_flow = _flow(redirect_uri, code_verifier=str(flow.get("code_verifier", "")))
+        try:
+            oauth_flow.fetch_token(code=code)
+        except Warning as changed:
+            # oauthlib warns when the granted scopes differ from the requested ones: the person unticked
+            # calendar access on Google's consent screen.
+            granted = getattr(changed, "token", {}).get("scope", "")
+            if CALENDAR_SCOPE not in str(granted).split():
+                raise AuthorizationFailed(
+                    "calsync needs permission to see and edit your Google calendars. Connect again and leave "
+                    "that box ticked."
+                ) from None
+            raise AuthorizationFailed("Google granted different permissions than calsync asked for.") from None
+        except OAuth2Error as exc:
+            raise AuthorizationFailed(f"Google refused the sign-in ({exc.error}). Please try again.") from None
+        except requests.RequestException as exc:
+            raise ProviderError(f"Google token endpoint: {type(exc).__name__}") from None
+        google_credentials = oauth_flow.credentials
+        identity = _identity_from_id_token(google_credentials.id_token)
+        if not google_credentials.refresh_token:
+            raise AuthorizationFailed("Google did not grant offline access. Please connect again.")
+        return Grant(credentials=_credentials_from_google(google_credentials), identity=identity)
+
+    def refresh(self, credentials: Credentials) -> Credentials:
+        if not credentials.refresh_token:
+            raise AuthRevoked("no refresh token stored")
+        google_credentials = google.oauth2.credentials.Credentials(
+            token=None,
+            refresh_token=credentials.refresh_token,
+            token_uri=settings.GOOGLE_TOKEN_URI,
+            client_id=settings.GOOGLE_CLIENT_ID,
+            client_secret=settings.GOOGLE_CLIENT_SECRET,
+            scopes=list(credentials.scopes) or list(SCOPES),
+        )
+        try:
+            google_credentials.refresh(GoogleAuthRequest(session=requests.Session()))
+        except google.auth.exceptions.RefreshError as exc:
+            # invalid_grant: the person revoked access, changed their password, or the token lapsed.
+            # (invalid_client is our configuration, not their grant: it must not ask them to reconnect.)
+            if _refresh_error_code(exc) == "invalid_grant":
+                raise AuthRevoked("Google refused the refresh token (invalid_grant)") from None
+            raise ProviderError("Google token refresh failed", permanent=not exc.retryable) from None
+        except google.auth.exceptions.TransportError as exc:
+            raise ProviderError(f"Google token endpoint: {type(exc).__name__}") from None
+        # Google keeps the refresh token; google-auth carries the old one over.
+        return _credentials_from_google(google_credentials)
 
     def revoke(self, credentials: Credentials) -> None:
         # Revoking the refresh token withdraws the whole grant (and its access tokens).
@@ -36,6 +135,116 @@ class GoogleAdapter(ProviderAdapter):
         if response.status_code == 400 and _error_code(response) == "invalid_token":
             return
         raise ProviderError(f"Google revoke: unexpected {response.status_code}", permanent=True)
+
+    # --- read ---------------------------------------------------------------------------------------
+
+    def list_calendars(self, credentials: Credentials) -> list[RemoteCalendar]:
+        service = calendar_service(credentials)
+        calendars: list[RemoteCalendar] = []
+        page_token: str | None = None
+        while True:
+            request = service.calendarList().list(pageToken=page_token, maxResults=250, showHidden=False)
+            page = call_api(request.execute, "Google calendarList")
+            calendars.extend(_remote_calendar(item) for item in page.get("items", []))
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                return calendars
+
+
+def calendar_service(credentials: Credentials) -> Any:
+    """A Calendar API client with this access token. Refreshing is ours (it saves rotated tokens), so the
+    transport does not refresh on 401 by itself: it reports it as TokenRejected."""
+    google_credentials = google.oauth2.credentials.Credentials(token=credentials.access_token)
+    http = google_auth_httplib2.AuthorizedHttp(
+        google_credentials, http=httplib2.Http(timeout=TIMEOUT_SECONDS), refresh_status_codes=()
+    )
+    return build(
+        "calendar",
+        "v3",
+        http=http,
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": urljoin(settings.GOOGLE_API_BASE, "calendar/v3/")},
+        num_retries=0,
+    )
+
+
+def call_api(execute: Callable[[], T], what: str) -> T:
+    """Run one Calendar API request, turning its failures into our error hierarchy."""
+    try:
+        return execute()
+    except HttpError as exc:
+        raise _api_error(exc, what) from None
+    except (httplib2.HttpLib2Error, OSError) as exc:  # refused, reset, timed out, name not found
+        raise ProviderError(f"{what}: {type(exc).__name__}") from None
+    except ValueError as exc:  # a body that is not the JSON it should be
+        raise ProviderError(f"{what}: malformed response ({type(exc).__name__})") from None
+
+
+def _api_error(exc: HttpError, what: str) -> ProviderError:
+    status = int(exc.resp.status)
+    retry_after = exc.resp.get("retry-after")
+    seconds = float(retry_after) if retry_after and str(retry_after).isdigit() else None
+    reasons = {str(detail.get("reason", "")) for detail in (exc.error_details or []) if isinstance(detail, dict)}
+    if status == 401:
+        return TokenRejected(f"{what}: access token rejected (401)")
+    if status == 429 or (status == 403 and reasons & RATE_LIMIT_REASONS):
+        return RateLimited(f"{what}: rate limited ({status})", retry_after=seconds)
+    if status >= 500:
+        return ProviderError(f"{what}: server error {status}", retry_after=seconds)
+    return ProviderError(f"{what}: {status}", permanent=True)
+
+
+def _flow(redirect_uri: str, code_verifier: str | None = None) -> Flow:
+    client_config = {
+        "web": {
+            "client_id": settings.GOOGLE_CLIENT_ID,
+            "client_secret": settings.GOOGLE_CLIENT_SECRET,
+            "auth_uri": settings.GOOGLE_AUTH_URI,
+            "token_uri": settings.GOOGLE_TOKEN_URI,
+        }
+    }
+    return Flow.from_client_config(
+        client_config,
+        scopes=list(SCOPES),
+        redirect_uri=redirect_uri,
+        code_verifier=code_verifier,
+        autogenerate_code_verifier=code_verifier is None,
+    )
+
+
+def _credentials_from_google(google_credentials: google.oauth2.credentials.Credentials) -> Credentials:
+    expiry = google_credentials.expiry  # naive UTC, as google-auth keeps it
+    return Credentials(
+        access_token=google_credentials.token,
+        refresh_token=google_credentials.refresh_token,
+        expires_at=expiry.replace(tzinfo=UTC) if expiry else None,
+        scopes=tuple(google_credentials.granted_scopes or google_credentials.scopes or ()),
+    )
+
+
+def _identity_from_id_token(id_token: str | None) -> AccountIdentity:
+    claims = decode_jwt_claims(id_token or "")
+    if claims.get("aud") != settings.GOOGLE_CLIENT_ID or not claims.get("sub"):
+        raise AuthorizationFailed("Google's answer did not identify your account. Please try again.")
+    return AccountIdentity(external_id=str(claims["sub"]), email=str(claims.get("email", "")))
+
+
+def _remote_calendar(item: dict[str, Any]) -> RemoteCalendar:
+    return RemoteCalendar(
+        remote_id=str(item["id"]),
+        name=str(item.get("summaryOverride") or item.get("summary") or item["id"])[:255],
+        color=hex_color_or_blank(item.get("backgroundColor")),
+        timezone=str(item.get("timeZone", ""))[:64],
+        is_primary=bool(item.get("primary", False)),
+        read_only=item.get("accessRole") not in WRITABLE_ROLES,
+    )
+
+
+def _refresh_error_code(exc: google.auth.exceptions.RefreshError) -> str:
+    # google-auth passes the token endpoint's JSON body as the second argument.
+    body = exc.args[1] if len(exc.args) > 1 else None
+    return str(body.get("error", "")) if isinstance(body, dict) else ""
 
 
 def _error_code(response: requests.Response) -> str:

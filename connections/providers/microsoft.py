@@ -1,0 +1,224 @@
+"""Microsoft Outlook / 365: msal's authorization-code flow with PKCE, and Microsoft Graph over HTTPS.
+
+msal builds its own flow (PKCE verifier, nonce, state); we keep that dict with our state row and hand it
+back at the callback rather than re-implementing it. The authority and Graph base come from settings
+(MICROSOFT_AUTHORITY_HOST, MICROSOFT_TENANT, MICROSOFT_GRAPH_BASE), for sovereign clouds and tests.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import msal
+import requests
+from django.conf import settings
+from msal.exceptions import MsalServiceError
+
+from connections.providers.base import (
+    AccountIdentity,
+    AuthorizationFailed,
+    AuthorizationStart,
+    AuthRevoked,
+    Credentials,
+    Grant,
+    ProviderAdapter,
+    ProviderError,
+    RemoteCalendar,
+    TokenRejected,
+)
+from connections.providers.http import TIMEOUT_SECONDS, raise_for_transient
+from connections.providers.values import hex_color_or_blank
+
+# msal adds the reserved scopes itself (openid, profile, offline_access — the last one is what brings a
+# refresh token); passing them here is an error.
+SCOPES = ["Calendars.ReadWrite", "User.Read"]
+# Token endpoint errors that mean this person's grant is gone, not that the service is unwell.
+GRANT_GONE = {"invalid_grant", "interaction_required"}
+# Graph's named calendar colours ("auto" means Outlook picks), approximating Outlook's palette.
+NAMED_COLORS = {
+    "lightBlue": "#4f9fe0",
+    "lightGreen": "#5fb85f",
+    "lightOrange": "#f09c3c",
+    "lightGray": "#9a9a9a",
+    "lightYellow": "#e6c229",
+    "lightTeal": "#38b2ac",
+    "lightPink": "#e56fa6",
+    "lightBrown": "#a97b50",
+    "lightRed": "#e5534b",
+}
+
+
+class MicrosoftAdapter(ProviderAdapter):
+    provider: ClassVar[str] = "microsoft"
+    uses_oauth: ClassVar[bool] = True
+    # Graph offers no call that withdraws one app's delegated grant for a person (only an admin can remove
+    # the consent; revokeSignInSessions would sign them out everywhere), so we delete our copy of the tokens.
+    can_revoke: ClassVar[bool] = False
+
+    def missing_settings(self) -> list[str]:
+        return [name for name in ("MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET") if not getattr(settings, name)]
+
+    # --- connect ------------------------------------------------------------------------------------
+
+    def authorization_start(self, *, redirect_uri: str, state: str, login_hint: str = "") -> AuthorizationStart:
+        app = _application()
+        with warnings.catch_warnings():
+            # msal recommends response_mode=form_post. That answer is a cross-site POST, which browsers send
+            # without our SameSite=Lax session cookie, and the state is bound to that session; the query
+            # response keeps the binding, and PKCE protects the code in the URL.
+            warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+            flow = app.initiate_auth_code_flow(
+                scopes=SCOPES,
+                redirect_uri=redirect_uri,
+                state=state,
+                prompt="select_account",
+                login_hint=login_hint or None,
+            )
+        return AuthorizationStart(url=str(flow["auth_uri"]), flow=dict(flow))
+
+    def authorization_finish(self, *, flow: dict[str, Any], params: Mapping[str, str], redirect_uri: str) -> Grant:
+        if not params.get("code"):
+            raise AuthorizationFailed("Microsoft sent you back without an authorization code. Please try again.")
+        app = _application()
+        try:
+            result = app.acquire_token_by_auth_code_flow(flow, dict(params), scopes=SCOPES)
+        except (ValueError, RuntimeError):
+            # msal refuses a response whose state (ValueError) or ID-token nonce (RuntimeError) does not
+            # match its flow.
+            raise AuthorizationFailed("Microsoft's answer did not match this sign-in. Please try again.") from None
+        except (requests.RequestException, MsalServiceError) as exc:  # MsalServiceError: a 5xx
+            raise ProviderError(f"Microsoft token endpoint: {type(exc).__name__}") from None
+        if "access_token" not in result:
+            _raise_token_error(result, during_connect=True)
+        claims = result.get("id_token_claims") or {}
+        # msal checks the nonce but no longer the audience; that check is ours.
+        if claims.get("aud") != settings.MICROSOFT_CLIENT_ID:
+            raise AuthorizationFailed("Microsoft's answer did not match this sign-in. Please try again.")
+        credentials = _credentials_from_result(result)
+        if not credentials.refresh_token:
+            raise AuthorizationFailed("Microsoft did not grant offline access. Please connect again.")
+        me = _graph_get(credentials, "/me", params={"$select": "id,mail,userPrincipalName"})
+        identity = AccountIdentity(
+            external_id=str(me.get("id") or claims.get("oid") or claims.get("sub")),
+            email=str(me.get("mail") or me.get("userPrincipalName") or claims.get("preferred_username", "")),
+        )
+        return Grant(credentials=credentials, identity=identity)
+
+    def refresh(self, credentials: Credentials) -> Credentials:
+        if not credentials.refresh_token:
+            raise AuthRevoked("no refresh token stored")
+        try:
+            result = _application().acquire_token_by_refresh_token(credentials.refresh_token, scopes=SCOPES)
+        except (requests.RequestException, MsalServiceError) as exc:  # MsalServiceError: a 5xx
+            raise ProviderError(f"Microsoft token endpoint: {type(exc).__name__}") from None
+        if "access_token" not in result:
+            _raise_token_error(result, during_connect=False)
+        refreshed = _credentials_from_result(result)
+        # Microsoft rotates the refresh token on every use; keep the old one only if none came back.
+        return refreshed if refreshed.refresh_token else _with_refresh_token(refreshed, credentials.refresh_token)
+
+    # --- read ---------------------------------------------------------------------------------------
+
+    def list_calendars(self, credentials: Credentials) -> list[RemoteCalendar]:
+        select = "id,name,color,hexColor,isDefaultCalendar,canEdit"
+        return [_remote_calendar(item) for item in _graph_pages(credentials, "/me/calendars", {"$select": select})]
+
+
+def _application() -> msal.ConfidentialClientApplication:
+    """A fresh msal application per operation: its token cache is in memory and must not mix people."""
+    session = requests.Session()
+    try:
+        return msal.ConfidentialClientApplication(
+            settings.MICROSOFT_CLIENT_ID,
+            client_credential=settings.MICROSOFT_CLIENT_SECRET,
+            authority=f"{settings.MICROSOFT_AUTHORITY_HOST.rstrip('/')}/{settings.MICROSOFT_TENANT}",
+            # The authority comes from our settings: no need to ask Microsoft whether it knows it.
+            instance_discovery=False,
+            http_client=session,
+            timeout=TIMEOUT_SECONDS,
+        )
+    except (ValueError, requests.RequestException, MsalServiceError) as exc:
+        # msal fetches the authority's OpenID configuration here; ValueError when it cannot.
+        raise ProviderError(f"Microsoft identity platform unavailable: {type(exc).__name__}") from None
+
+
+def _raise_token_error(result: dict[str, Any], *, during_connect: bool) -> None:
+    error = str(result.get("error", "unknown_error"))
+    if during_connect:
+        raise AuthorizationFailed(f"Microsoft refused the sign-in ({error}). Please try again.")
+    if error in GRANT_GONE:
+        raise AuthRevoked(f"Microsoft refused the refresh token ({error})")
+    transient = error in {"temporarily_unavailable", "server_error"}
+    raise ProviderError(f"Microsoft token refresh failed ({error})", permanent=not transient)
+
+
+def _credentials_from_result(result: dict[str, Any]) -> Credentials:
+    expires_in = int(result.get("expires_in") or 3600)
+    return Credentials(
+        access_token=str(result["access_token"]),
+        refresh_token=result.get("refresh_token"),
+        expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
+        scopes=tuple(str(result.get("scope", "")).split()),
+    )
+
+
+def _with_refresh_token(credentials: Credentials, refresh_token: str) -> Credentials:
+    return Credentials(
+        access_token=credentials.access_token,
+        refresh_token=refresh_token,
+        expires_at=credentials.expires_at,
+        scopes=credentials.scopes,
+    )
+
+
+def _graph_get(credentials: Credentials, path_or_url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+    url = path_or_url if path_or_url.startswith("https://") else settings.MICROSOFT_GRAPH_BASE.rstrip("/") + path_or_url
+    what = f"Graph {path_or_url.split('?')[0] if path_or_url.startswith('/') else 'next page'}"
+    try:
+        response = requests.get(
+            url,
+            params=params,
+            headers={"Authorization": f"Bearer {credentials.access_token}", "Accept": "application/json"},
+            timeout=TIMEOUT_SECONDS,
+        )
+    except requests.RequestException as exc:
+        raise ProviderError(f"{what}: {type(exc).__name__}") from None
+    if response.status_code == 401:
+        raise TokenRejected(f"{what}: access token rejected (401)")
+    raise_for_transient(response, what)
+    if response.status_code != 200:
+        raise ProviderError(f"{what}: {response.status_code}", permanent=True)
+    try:
+        body = response.json()
+    except ValueError:
+        raise ProviderError(f"{what}: malformed JSON") from None
+    if not isinstance(body, dict):
+        raise ProviderError(f"{what}: malformed JSON")
+    return body
+
+
+def _graph_pages(credentials: Credentials, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+    page = _graph_get(credentials, path, params)
+    while True:
+        yield from (item for item in page.get("value", []) if isinstance(item, dict))
+        next_link = page.get("@odata.nextLink")
+        if not next_link:
+            return
+        # nextLink is absolute and carries the query; only follow it to Graph itself.
+        if not str(next_link).startswith(settings.MICROSOFT_GRAPH_BASE.rstrip("/") + "/"):
+            raise ProviderError("Graph sent a next page outside the Graph endpoint", permanent=True)
+        page = _graph_get(credentials, str(next_link))
+
+
+def _remote_calendar(item: dict[str, Any]) -> RemoteCalendar:
+    color = hex_color_or_blank(item.get("hexColor")) or NAMED_COLORS.get(str(item.get("color", "")), "")
+    return RemoteCalendar(
+        remote_id=str(item["id"]),
+        name=str(item.get("name") or "Calendar")[:255],
+        color=color,
+        is_primary=bool(item.get("isDefaultCalendar", False)),
+        read_only=not item.get("canEdit", False),
+    )

@@ -1,0 +1,111 @@
+"""Outbound requests to servers a person named: HTTPS only, and never into our own network.
+
+A CalDAV server URL is user input that our workers will fetch, which makes it a server-side request
+forgery vector: `https://169.254.169.254/` (cloud metadata), `https://localhost:6379/` or a private
+address behind the firewall. The check happens where it cannot be dodged, at connect time on the socket's
+real peer address, so it also covers redirects and DNS answers that change between a check and the
+connection (rebinding). `url_check` runs the same policy early, for a clear message on the form.
+
+Settings: CALDAV_ALLOW_PRIVATE_HOSTS allows every address (tests and the local demo run CalDAV on
+loopback); CALDAV_PRIVATE_NETWORKS allows chosen networks only (an internal CalDAV server).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPSConnectionPool
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class UnsafeURL(ValueError):
+    """The URL or the address it leads to is not one we will fetch. The message is for the person."""
+
+
+def address_allowed(address: str) -> bool:
+    ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback, whatever it looks like
+    if settings.CALDAV_ALLOW_PRIVATE_HOSTS:
+        return True
+    if any(ip in network for network in _private_networks()):
+        return True
+    # is_global is False for loopback, private, link-local (169.254.169.254, the metadata service),
+    # carrier-grade NAT, unspecified, reserved and documentation ranges.
+    return ip.is_global and not ip.is_multicast
+
+
+def url_check(url: str) -> str:
+    """The URL, if it is https and every address its host resolves to is allowed; else UnsafeURL."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "https":
+        raise UnsafeURL("Use an https:// address: calsync never sends your password over an unencrypted connection.")
+    if not parts.hostname:
+        raise UnsafeURL("Enter the server's full address, like https://caldav.example.com/.")
+    if parts.username or parts.password:
+        raise UnsafeURL("Put the user name and password in their own fields, not in the address.")
+    try:
+        port = parts.port or 443
+        answers = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError):
+        raise UnsafeURL(f"We could not find the server {parts.hostname}. Check the address.") from None
+    for *_, sockaddr in answers:
+        if not address_allowed(str(sockaddr[0])):
+            raise UnsafeURL(_refusal(parts.hostname))
+    return url.strip()
+
+
+def guarded_session() -> requests.Session:
+    """A requests session that connects only over HTTPS, only to allowed addresses, redirects included."""
+    session = requests.Session()
+    session.mount("https://", _GuardedAdapter())
+    session.mount("http://", _RefusePlainHTTP())
+    return session
+
+
+def _refusal(host: str) -> str:
+    return (
+        f"{host} is a private or internal address. calsync only connects to servers on the public "
+        "internet; ask your administrator if your calendar server is internal."
+    )
+
+
+def _private_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(value, strict=False) for value in settings.CALDAV_PRIVATE_NETWORKS]
+
+
+class _GuardedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        peer = str(sock.getpeername()[0])
+        if not address_allowed(peer):
+            sock.close()
+            raise UnsafeURL(_refusal(self.host))
+        return sock
+
+
+class _GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"https": _GuardedHTTPSConnectionPool}
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # Through a proxy the peer is the proxy, so the address check would mean nothing.
+        raise UnsafeURL("calsync does not fetch CalDAV servers through a proxy.")
+
+
+class _RefusePlainHTTP(HTTPAdapter):
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        raise UnsafeURL("The server redirected to an unencrypted http:// address; calsync refuses to follow.")
