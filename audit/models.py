@@ -28,6 +28,8 @@ class AuditAction(models.TextChoices):
     CONNECTION_CONNECTED = "connection.connected", "Calendar account connected"
     CONNECTION_RECONNECTED = "connection.reconnected", "Calendar account reconnected"
     CONNECTION_DISCONNECTED = "connection.disconnected", "Calendar disconnected"
+    CONNECTION_ACCOUNT_DISCONNECTED = "connection.account_disconnected", "Calendar account disconnected"
+    CONNECTION_CALENDARS_CHOSEN = "connection.calendars_chosen", "Calendars chosen for sync"
     CONNECTION_NEEDS_RECONNECT = "connection.needs_reconnect", "Calendar account needs reconnecting"
     CONNECTION_OAUTH_REFUSED = "connection.oauth_refused", "OAuth callback refused"
     # Sync

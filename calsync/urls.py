@@ -13,5 +13,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
+    path("connections/", include("connections.urls")),
     path("admin/", admin.site.urls),
 ]

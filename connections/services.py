@@ -3,19 +3,158 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import partial
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils.timezone import now
 
+from accounts.models import User
+from audit.models import AuditAction
+from audit.services import record
 from calsync.lib.crypto import current_keyring
 from connections.models import AccountStatus, CalendarConnection, ProviderAccount
-from connections.providers.base import Credentials
+from connections.providers.base import Credentials, Grant, RemoteCalendar
 from connections.providers.registry import adapter_for
 
 logger = logging.getLogger(__name__)
 
 # Tokens handed to the revoke task are sealed with our keys, so the broker never holds them in the clear.
 REVOKE_TASK_CONTEXT = "task:connections.revoke_grant"
+
+
+def account_connect(*, user: User, provider: str, grant: Grant, request: HttpRequest | None = None) -> ProviderAccount:
+    """Store a fresh grant: a new account, or the same account reconnected (its calendars resume)."""
+    credentials = grant.credentials
+    values = {
+        "email": grant.identity.email[:320],
+        "server_url": credentials.server_url,
+        "username": credentials.username,
+        "access_token": credentials.access_token,
+        "refresh_token": credentials.refresh_token,
+        "password": credentials.password,
+        "token_expires_at": credentials.expires_at,
+        "scopes": list(credentials.scopes),
+        "status": AccountStatus.ACTIVE,
+        "last_error": "",
+        "last_refreshed_at": now() if credentials.access_token else None,
+    }
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                account, created = ProviderAccount.objects.select_for_update().get_or_create(
+                    user=user, provider=provider, external_id=grant.identity.external_id[:512], defaults=values
+                )
+        except IntegrityError:  # a parallel connect of the same account won the insert
+            account, created = (
+                ProviderAccount.objects.get(user=user, provider=provider, external_id=grant.identity.external_id[:512]),
+                False,
+            )
+        if not created:
+            for name, value in values.items():
+                setattr(account, name, value)
+            account.save()
+        record(
+            action=AuditAction.CONNECTION_CONNECTED if created else AuditAction.CONNECTION_RECONNECTED,
+            actor=user,
+            target=account,
+            request=request,
+            metadata={"provider": provider, "account": account.email},
+        )
+    return account
+
+
+@dataclass
+class ChooseResult:
+    added: list[CalendarConnection] = field(default_factory=list)
+    updated: list[CalendarConnection] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    # Calendars already synced for this person through another account: never twice.
+    elsewhere: list[RemoteCalendar] = field(default_factory=list)
+
+
+def calendars_choose(
+    *,
+    account: ProviderAccount,
+    remote_calendars: Iterable[RemoteCalendar],
+    chosen_ids: set[str],
+    request: HttpRequest | None = None,
+) -> ChooseResult:
+    """Sync exactly the chosen calendars of this account; refresh names, colours and flags of the rest."""
+    result = ChooseResult()
+    with transaction.atomic():
+        existing = {c.remote_id: c for c in CalendarConnection.objects.filter(user_id=account.user_id)}
+        for remote in remote_calendars:
+            connection = existing.get(remote.remote_id)
+            if connection is not None and connection.account_id != account.pk:
+                if remote.remote_id in chosen_ids:
+                    result.elsewhere.append(remote)
+                continue
+            if remote.remote_id not in chosen_ids:
+                if connection is not None:
+                    result.removed.append(connection.name)
+                    _calendar_delete(connection)
+                continue
+            if connection is None:
+                connection = CalendarConnection(user_id=account.user_id, account=account, remote_id=remote.remote_id)
+                result.added.append(connection)
+            else:
+                result.updated.append(connection)
+            _apply_remote(connection, remote)
+            connection.is_connected = True
+            connection.save()
+        if result.added or result.removed:
+            record(
+                action=AuditAction.CONNECTION_CALENDARS_CHOSEN,
+                actor=account.user,
+                target=account,
+                request=request,
+                metadata={
+                    "provider": account.provider,
+                    "added": [c.name for c in result.added],
+                    "removed": result.removed,
+                },
+            )
+    return result
+
+
+def calendar_disconnect(*, connection: CalendarConnection, request: HttpRequest | None = None) -> bool:
+    """Stop syncing one calendar and remove its events everywhere. Returns whether the account went too,
+    which happens when this was its last calendar (the grant is revoked where the provider allows)."""
+    with transaction.atomic():
+        account = connection.account
+        record(
+            action=AuditAction.CONNECTION_DISCONNECTED,
+            actor=account.user,
+            target=connection,
+            request=request,
+            metadata={"provider": account.provider, "calendar": connection.name, "account": account.email},
+        )
+        _calendar_delete(connection)
+        if not CalendarConnection.objects.filter(account=account).exists():
+            account_disconnect(account=account, request=request)
+            return True
+    return False
+
+
+def account_disconnect(*, account: ProviderAccount, request: HttpRequest | None = None) -> None:
+    """Disconnect an account: its calendars and their events go, its grant is revoked, its credentials deleted."""
+    with transaction.atomic():
+        record(
+            action=AuditAction.CONNECTION_ACCOUNT_DISCONNECTED,
+            actor=account.user,
+            target=account,
+            request=request,
+            metadata={
+                "provider": account.provider,
+                "account": account.email,
+                "calendars": list(account.calendars.values_list("name", flat=True)),
+            },
+        )
+        _queue_revoke_for(account)
+        account.delete()  # cascades to its calendars and their events
 
 
 def provider_accounts_forget(*, user_id: int) -> int:
@@ -26,13 +165,8 @@ def provider_accounts_forget(*, user_id: int) -> int:
     Returns how many provider accounts there were.
     """
     accounts = list(ProviderAccount.objects.filter(user_id=user_id).only("provider", "access_token", "refresh_token"))
-    keyring = current_keyring()
     for account in accounts:
-        adapter = adapter_for(account.provider)
-        token = account.refresh_token or account.access_token
-        if adapter is not None and adapter.can_revoke and token:
-            sealed = keyring.encrypt(token, REVOKE_TASK_CONTEXT)
-            transaction.on_commit(partial(_queue_revoke, account.provider, sealed))
+        _queue_revoke_for(account)
     ProviderAccount.objects.filter(user_id=user_id).update(
         access_token=None, refresh_token=None, password=None, token_expires_at=None, status=AccountStatus.REVOKED
     )
@@ -50,7 +184,29 @@ def grant_revoke(*, provider: str, sealed_token: str) -> None:
     logger.info("revoked a %s grant", provider)
 
 
+def _queue_revoke_for(account: ProviderAccount) -> None:
+    """After the transaction commits, a worker withdraws this account's grant (where the provider allows)."""
+    adapter = adapter_for(account.provider)
+    token = account.refresh_token or account.access_token
+    if adapter is not None and adapter.can_revoke and token:
+        sealed = current_keyring().encrypt(token, REVOKE_TASK_CONTEXT)
+        transaction.on_commit(partial(_queue_revoke, account.provider, sealed))
+
+
 def _queue_revoke(provider: str, sealed_token: str) -> None:
     from connections.tasks import revoke_grant
 
     revoke_grant.delay(provider, sealed_token)
+
+
+def _apply_remote(connection: CalendarConnection, remote: RemoteCalendar) -> None:
+    connection.name = remote.name
+    connection.color = remote.color
+    connection.timezone = remote.timezone
+    connection.is_primary = remote.is_primary
+    connection.read_only = remote.read_only
+
+
+def _calendar_delete(connection: CalendarConnection) -> None:
+    # The row goes with its events and sync runs (cascade): nothing of it is shown anywhere afterwards.
+    connection.delete()

@@ -1,0 +1,174 @@
+"""Provider credentials in use: fresh before they expire, refreshed once on a 401, and a grant that is gone
+turns the account to "needs reconnect" (one audit row, one email) instead of a retry storm.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from typing import TypeVar
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.timezone import now
+
+from audit.models import AuditAction
+from audit.services import record
+from connections.models import AccountStatus, ProviderAccount
+from connections.providers.base import AuthRevoked, Credentials, ProviderError, TokenRejected
+from connections.providers.registry import adapter_for
+
+logger = logging.getLogger(__name__)
+
+# Refresh this long before the provider's expiry, so a token never lapses in the middle of a sync.
+REFRESH_MARGIN = timedelta(minutes=5)
+
+T = TypeVar("T")
+
+
+def stored_credentials(account: ProviderAccount) -> Credentials:
+    return Credentials(
+        access_token=account.access_token,
+        refresh_token=account.refresh_token,
+        expires_at=account.token_expires_at,
+        scopes=tuple(account.scopes or ()),
+        server_url=account.server_url,
+        username=account.username,
+        password=account.password,
+    )
+
+
+def provider_call(account: ProviderAccount, call: Callable[[Credentials], T]) -> T:
+    """Run `call` with fresh credentials; on a 401 refresh once and run it again.
+
+    Raises AuthRevoked when the account needs reconnecting (and marks it so).
+    """
+    credentials = credentials_fresh(account)
+    try:
+        result = call(credentials)
+    except TokenRejected:
+        if not _uses_oauth(account):
+            raise
+        credentials = account_refresh(account, rejected_token=credentials.access_token)
+        result = call(credentials)  # a second 401 is the provider's problem, reported as TokenRejected
+    ProviderAccount.objects.filter(pk=account.pk).update(last_used_at=now())
+    return result
+
+
+def credentials_fresh(account: ProviderAccount) -> Credentials:
+    if account.status != AccountStatus.ACTIVE:
+        raise AuthRevoked(f"the account is {account.get_status_display().lower()}")
+    credentials = stored_credentials(account)
+    if not _uses_oauth(account) or _still_fresh(credentials):
+        return credentials
+    return account_refresh(account)
+
+
+def account_refresh(account: ProviderAccount, *, rejected_token: str | None = None) -> Credentials:
+    """Refresh the account's access token and store what the provider returned (a rotated refresh token too).
+
+    The row is locked for the refresh, so two workers never refresh one grant at once: Microsoft rotates
+    refresh tokens, and the loser of such a race would store a token that the winner already replaced.
+    A worker that waited for the lock finds fresh credentials and uses them.
+    """
+    adapter = adapter_for(account.provider)
+    if adapter is None:
+        raise ProviderError(f"no adapter for provider {account.provider!r}", permanent=True)
+    with transaction.atomic():
+        locked = ProviderAccount.objects.select_for_update().get(pk=account.pk)
+        current = stored_credentials(locked)
+        if locked.status != AccountStatus.ACTIVE:
+            raise AuthRevoked(f"the account is {locked.get_status_display().lower()}")
+        if current.access_token != rejected_token and _still_fresh(current):
+            return current
+        try:
+            refreshed = adapter.refresh(current)
+        except AuthRevoked as revoked:
+            failure = revoked
+        else:
+            locked.access_token = refreshed.access_token
+            locked.refresh_token = refreshed.refresh_token or locked.refresh_token
+            locked.token_expires_at = refreshed.expires_at
+            locked.scopes = list(refreshed.scopes) or locked.scopes
+            locked.last_refreshed_at = now()
+            locked.last_error = ""
+            locked.save(
+                update_fields=[
+                    "access_token",
+                    "refresh_token",
+                    "token_expires_at",
+                    "scopes",
+                    "last_refreshed_at",
+                    "last_error",
+                    "updated_at",
+                ]
+            )
+            _copy_tokens(locked, account)
+            return stored_credentials(locked)
+    account_needs_reconnect(account, reason=str(failure))
+    raise failure
+
+
+def account_needs_reconnect(account: ProviderAccount, *, reason: str) -> bool:
+    """Mark the account as needing the person to reconnect; the first time, audit it and email them.
+
+    Returns whether this call made the change (a conditional UPDATE, so concurrent callers send one email).
+    """
+    changed = ProviderAccount.objects.filter(pk=account.pk, status=AccountStatus.ACTIVE).update(
+        status=AccountStatus.NEEDS_RECONNECT, last_error=reason[:1000], updated_at=now()
+    )
+    account.status = AccountStatus.NEEDS_RECONNECT
+    account.last_error = reason[:1000]
+    if not changed:
+        return False
+    logger.warning("account %s (%s) needs reconnecting: %s", account.pk, account.provider, reason)
+    record(
+        action=AuditAction.CONNECTION_NEEDS_RECONNECT,
+        subject=account.user,
+        target=account,
+        metadata={"provider": account.provider, "reason": reason[:200]},
+    )
+    transaction.on_commit(partial(_email_needs_reconnect, account.pk))
+    return True
+
+
+def _email_needs_reconnect(account_id: int) -> None:
+    account = ProviderAccount.objects.select_related("user").filter(pk=account_id).first()
+    if account is None or account.status != AccountStatus.NEEDS_RECONNECT:
+        return
+    context = {
+        "account": account,
+        "provider": account.get_provider_display(),
+        "connections_url": absolute_url(reverse("connections")),
+    }
+    subject = render_to_string("connections/email/needs_reconnect_subject.txt", context).strip()
+    body = render_to_string("connections/email/needs_reconnect_message.txt", context)
+    try:
+        send_mail(subject, body, None, [account.user.email])
+    except Exception:  # the state is saved and shown on the page; a mail outage must not undo it
+        logger.exception("could not email user %s about reconnecting account %s", account.user_id, account.pk)
+
+
+def absolute_url(path: str) -> str:
+    return f"{settings.SITE_URL or 'http://localhost:8000'}{path}"
+
+
+def _still_fresh(credentials: Credentials) -> bool:
+    return bool(credentials.access_token) and (
+        credentials.expires_at is None or credentials.expires_at > now() + REFRESH_MARGIN
+    )
+
+
+def _uses_oauth(account: ProviderAccount) -> bool:
+    adapter = adapter_for(account.provider)
+    return adapter is not None and adapter.uses_oauth
+
+
+def _copy_tokens(source: ProviderAccount, target: ProviderAccount) -> None:
+    for name in ("access_token", "refresh_token", "token_expires_at", "scopes", "last_refreshed_at", "last_error"):
+        setattr(target, name, getattr(source, name))
