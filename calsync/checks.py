@@ -37,6 +37,15 @@ def check_production_configuration(app_configs: Any = None, **kwargs: Any) -> li
                 id="calsync.W004",
             )
         )
+    if not settings.SITE_URL:
+        warnings.append(
+            Warning(
+                "SITE_URL is not set.",
+                hint="Set it to the public address (https://calsync.example.com): links in emails that workers "
+                "send (reconnect a calendar) point there, and OAuth redirect URIs must match what is registered.",
+                id="calsync.W005",
+            )
+        )
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         warnings.append(
             Warning(

@@ -50,12 +50,16 @@ def provider_call(account: ProviderAccount, call: Callable[[Credentials], T]) ->
     """
     credentials = credentials_fresh(account)
     try:
-        result = call(credentials)
-    except TokenRejected:
-        if not _uses_oauth(account):
-            raise
-        credentials = account_refresh(account, rejected_token=credentials.access_token)
-        result = call(credentials)  # a second 401 is the provider's problem, reported as TokenRejected
+        try:
+            result = call(credentials)
+        except TokenRejected:
+            if not _uses_oauth(account):
+                raise
+            credentials = account_refresh(account, rejected_token=credentials.access_token)
+            result = call(credentials)  # a second 401 is the provider's problem, reported as TokenRejected
+    except AuthRevoked as revoked:  # e.g. a CalDAV server that no longer takes the stored password
+        account_needs_reconnect(account, reason=str(revoked))
+        raise
     ProviderAccount.objects.filter(pk=account.pk).update(last_used_at=now())
     return result
 
@@ -119,21 +123,22 @@ def account_needs_reconnect(account: ProviderAccount, *, reason: str) -> bool:
 
     Returns whether this call made the change (a conditional UPDATE, so concurrent callers send one email).
     """
-    changed = ProviderAccount.objects.filter(pk=account.pk, status=AccountStatus.ACTIVE).update(
-        status=AccountStatus.NEEDS_RECONNECT, last_error=reason[:1000], updated_at=now()
-    )
-    account.status = AccountStatus.NEEDS_RECONNECT
-    account.last_error = reason[:1000]
-    if not changed:
-        return False
-    logger.warning("account %s (%s) needs reconnecting: %s", account.pk, account.provider, reason)
-    record(
-        action=AuditAction.CONNECTION_NEEDS_RECONNECT,
-        subject=account.user,
-        target=account,
-        metadata={"provider": account.provider, "reason": reason[:200]},
-    )
-    transaction.on_commit(partial(_email_needs_reconnect, account.pk))
+    with transaction.atomic():
+        changed = ProviderAccount.objects.filter(pk=account.pk, status=AccountStatus.ACTIVE).update(
+            status=AccountStatus.NEEDS_RECONNECT, last_error=reason[:1000], updated_at=now()
+        )
+        account.status = AccountStatus.NEEDS_RECONNECT
+        account.last_error = reason[:1000]
+        if not changed:
+            return False
+        logger.warning("account %s (%s) needs reconnecting: %s", account.pk, account.provider, reason)
+        record(
+            action=AuditAction.CONNECTION_NEEDS_RECONNECT,
+            subject=account.user,
+            target=account,
+            metadata={"provider": account.provider, "reason": reason[:200]},
+        )
+        transaction.on_commit(partial(_email_needs_reconnect, account.pk))
     return True
 
 

@@ -104,7 +104,13 @@ def calendars_choose(
                 result.updated.append(connection)
             _apply_remote(connection, remote)
             connection.is_connected = True
-            connection.save()
+            try:
+                with transaction.atomic():
+                    connection.save()
+            except IntegrityError:  # chosen through another account at the same moment
+                result.added = [c for c in result.added if c is not connection]
+                result.updated = [c for c in result.updated if c is not connection]
+                result.elsewhere.append(remote)
         if result.added or result.removed:
             record(
                 action=AuditAction.CONNECTION_CALENDARS_CHOSEN,

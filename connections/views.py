@@ -8,9 +8,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.models import User
@@ -97,6 +99,9 @@ def connect_start(request: HttpRequest, provider: str) -> HttpResponse:
     return HttpResponseRedirect(start.url)
 
 
+# Not in the request's transaction: the state stays consumed and a rotated token stays saved even if
+# rendering fails afterwards, and no row lock is held while the provider is called.
+@transaction.non_atomic_requests
 @login_required
 @require_safe
 def connect_callback(request: HttpRequest, provider: str) -> HttpResponse:
@@ -128,13 +133,15 @@ def connect_callback(request: HttpRequest, provider: str) -> HttpResponse:
         _audit_refusal(request, provider, reason="exchange_failed")
         return _refused(request, provider, str(failed))
     except ProviderError:
+        _audit_refusal(request, provider, reason="provider_unavailable")
         return _refused(
             request, provider, f"We could not reach {label} to finish connecting. Please try again.", status=502
         )
     account = account_connect(user=_user(request), provider=provider, grant=grant, request=request)
-    return _after_connect(request, account)
+    return _after_connect(request, account, return_url=state.return_url)
 
 
+@sensitive_post_parameters("password")
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def caldav_connect(request: HttpRequest, provider: str) -> HttpResponse:
@@ -169,6 +176,7 @@ def caldav_connect(request: HttpRequest, provider: str) -> HttpResponse:
     )
 
 
+@transaction.non_atomic_requests
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def choose_calendars(request: HttpRequest, account_id: int) -> HttpResponse:
@@ -254,11 +262,12 @@ def _chooser_rows(
     return rows
 
 
-def _after_connect(request: HttpRequest, account: ProviderAccount) -> HttpResponse:
+def _after_connect(request: HttpRequest, account: ProviderAccount, return_url: str = "") -> HttpResponse:
     if account.calendars.exists():
+        # A reconnect: back to where the person started (a local path, checked when the state was made).
         messages.success(request, f"Reconnected {account}. Its calendars sync again.")
-    else:
-        messages.success(request, f"Connected {account}. Choose the calendars to sync.")
+        return redirect(return_url or "connections")
+    messages.success(request, f"Connected {account}. Choose the calendars to sync.")
     return redirect("connections_choose", account_id=account.pk)
 
 

@@ -118,3 +118,22 @@ def test_a_calendar_the_person_may_only_read_is_marked_read_only(
     )
     flags = dict(CalendarConnection.objects.filter(user=owner).values_list("name", "read_only"))
     assert flags == {"Work": False, "Home": True}
+
+
+def test_a_password_the_server_stops_accepting_marks_the_account_needs_reconnect(
+    owner_client, owner, caldav_account, radicale, private_hosts, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    connect(owner_client, caldav_account)
+    account = ProviderAccount.objects.get(user=owner)
+    radicale.add_user(caldav_account.username, "changed-at-the-server")  # the person revoked the app password
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.get(reverse("connections_choose", args=[account.pk]))
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert account.status == "needs_reconnect"
+    assert AuditLog.objects.filter(action=AuditAction.CONNECTION_NEEDS_RECONNECT).count() == 1
+    assert len(mail.outbox) == 1
+    page = owner_client.get(reverse("connections")).content.decode()
+    assert f"{reverse('connections_caldav', args=['caldav'])}?account={account.pk}" in page  # reconnect link

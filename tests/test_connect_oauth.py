@@ -211,6 +211,19 @@ def test_the_start_and_callback_are_rate_limited(owner_client, google_person):
     assert owner_client.get(reverse("connections_callback", args=["google"]) + "?state=x").status_code == 429
 
 
+def test_the_start_is_also_limited_per_ip_address_across_people(owner_client, stranger, google_person, monkeypatch):
+    monkeypatch.setattr("connections.views.START_LIMIT", Limit(per_user=100, per_ip=3, period_seconds=600))
+    other = Client()
+    other.login(email=stranger.email, password=PASSWORD)
+    start(owner_client, "google")
+    start(owner_client, "google")
+    start(other, "google")
+    assert other.post(reverse("connections_start", args=["google"])).status_code == 429
+    elsewhere = Client(REMOTE_ADDR="203.0.113.9")
+    elsewhere.login(email=stranger.email, password=PASSWORD)
+    assert elsewhere.post(reverse("connections_start", args=["google"])).status_code == 302
+
+
 def test_the_start_is_post_only(owner_client, google_person):
     assert owner_client.get(reverse("connections_start", args=["google"])).status_code == 405
 

@@ -6,6 +6,7 @@ import re
 from http.server import BaseHTTPRequestHandler
 
 import pytest
+import requests
 
 from connections.providers.netguard import UnsafeURL, address_allowed, guarded_session, url_check
 from tests.fakes.server import serve
@@ -32,13 +33,19 @@ def _strict(settings):
         "fe80::1%eth0",
         "fd00:ec2::254",  # AWS's IPv6 metadata address (unique local)
         "224.0.0.1",
+        "192.0.0.192",  # Oracle Cloud's metadata service
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b:1::a00:1",  # local-use NAT64 of 10.0.0.1
+        "2002:a00:1::1",  # 6to4 of 10.0.0.1
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, whose client is 10.0.0.1
+        "::169.254.169.254",  # IPv4-compatible
     ],
 )
 def test_internal_addresses_are_refused(address):
     assert not address_allowed(address)
 
 
-@pytest.mark.parametrize("address", ["17.253.144.10", "2620:149:af0::10"])
+@pytest.mark.parametrize("address", ["17.253.144.10", "2620:149:af0::10", "64:ff9b::1111:1111"])
 def test_public_addresses_are_allowed(address):
     assert address_allowed(address)
 
@@ -116,3 +123,18 @@ def test_redirects_to_plain_http_are_refused(settings):
 
     with serve(ToPlain, tls=True) as base, pytest.raises(UnsafeURL, match="unencrypted"):
         guarded_session().get(f"{base}/start", timeout=5)
+
+
+def test_the_environment_cannot_route_or_authenticate_requests(monkeypatch, tmp_path):
+    # An egress proxy would make the proxy the peer; a ~/.netrc would hand its passwords to any host.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login someone password secret\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    session = guarded_session()
+    assert session.trust_env is False
+    url = "https://dav.example.org/"
+    prepared = session.prepare_request(requests.Request("GET", url))
+    settings_used = session.merge_environment_settings(url, {}, None, None, None)
+    assert settings_used["proxies"] == {}
+    assert "Authorization" not in prepared.headers

@@ -64,6 +64,21 @@ def test_it_refuses_the_public_development_keys_in_production(tmp_path):
     assert "public development value" in result.stderr
 
 
+def test_it_refuses_a_malformed_private_caldav_network(tmp_path):
+    result = start({**SECRETS, "CALDAV_PRIVATE_NETWORKS": "10.1.2.0/24,intranet"}, tmp_path)
+    assert result.returncode != 0
+    assert "CALDAV_PRIVATE_NETWORKS: 'intranet' is not a network" in result.stderr
+
+
+def test_check_deploy_asks_for_site_url(settings):
+    from calsync.checks import check_production_configuration
+
+    settings.SITE_URL = ""
+    assert "calsync.W005" in {warning.id for warning in check_production_configuration()}
+    settings.SITE_URL = "https://calsync.example.com"
+    assert "calsync.W005" not in {warning.id for warning in check_production_configuration()}
+
+
 def test_it_refuses_a_misspelt_boolean(tmp_path):
     result = start({**SECRETS, "DEBUG": "maybe"}, tmp_path)
     assert result.returncode != 0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.utils.timezone import now
 
 from audit.models import AuditAction, AuditLog
@@ -133,3 +135,30 @@ def test_a_provider_outage_during_refresh_does_not_ask_for_reconnect(owner, fake
     assert not caught.value.permanent  # retried later, with backoff
     account.refresh_from_db()
     assert account.status == AccountStatus.ACTIVE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_needing_a_refresh_at_once_refresh_the_grant_once(owner, fake_microsoft):
+    # Microsoft rotates refresh tokens: two parallel refreshes would leave one worker with a replaced token.
+    account = microsoft_account(owner, fake_microsoft, expires_in=timedelta(0))
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            barrier.wait()
+            provider_call(ProviderAccount.objects.get(pk=account.pk), MicrosoftAdapter().list_calendars)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert token_requests(fake_microsoft) == 1
+    account.refresh_from_db()
+    assert account.refresh_token == fake_microsoft.issued_refresh_tokens[-1]

@@ -13,6 +13,7 @@ import caldav
 import icalendar
 import requests
 from caldav.lib import error as caldav_error
+from django.views.decorators.debug import sensitive_variables
 from lxml import etree
 
 from connections.providers.base import (
@@ -26,7 +27,7 @@ from connections.providers.base import (
     RemoteCalendar,
 )
 from connections.providers.http import TIMEOUT_SECONDS
-from connections.providers.netguard import guarded_session, url_check
+from connections.providers.netguard import UnresolvableHost, UnsafeURL, ca_bundle, guarded_session, url_check
 from connections.providers.values import hex_color_or_blank
 
 DAV = "DAV:"
@@ -47,6 +48,7 @@ ICLOUD_HOST_SUFFIX = "icloud.com"
 class CalDAVAdapter(ProviderAdapter):
     provider: ClassVar[str] = "caldav"
 
+    @sensitive_variables("password")
     def verify(self, *, server_url: str, username: str, password: str) -> Grant:
         url = url_check(server_url)
         client = _client(url, username, password)
@@ -54,7 +56,9 @@ class CalDAVAdapter(ProviderAdapter):
             principal = client.principal()
         except caldav_error.AuthorizationError:
             raise AuthorizationFailed(_wrong_password_message(url)) from None
-        except (caldav_error.DAVError, etree.XMLSyntaxError):
+        except NotImplementedError:  # caldav's answer to Negotiate/NTLM-only servers
+            raise AuthorizationFailed("That server asks for a sign-in method calsync does not support.") from None
+        except (caldav_error.DAVError, etree.XMLSyntaxError, ValueError, TypeError, KeyError):
             raise AuthorizationFailed(
                 "That address answered, but not as a CalDAV server. Check the server address."
             ) from None
@@ -64,14 +68,18 @@ class CalDAVAdapter(ProviderAdapter):
         return Grant(credentials=credentials, identity=AccountIdentity(external_id=str(principal.url), email=username))
 
     def list_calendars(self, credentials: Credentials) -> list[RemoteCalendar]:
-        client = _client(url_check(credentials.server_url), credentials.username, credentials.password or "")
         try:
+            client = _client(url_check(credentials.server_url), credentials.username, credentials.password or "")
             home = client.principal().calendar_home_set
             response = client.propfind(str(home.url), CALENDAR_PROPS, depth=1)
             objects = response.find_objects_and_props()
         except caldav_error.AuthorizationError:
             raise AuthRevoked("the CalDAV server refused the stored password") from None
-        except (caldav_error.DAVError, etree.XMLSyntaxError) as exc:
+        except UnresolvableHost as exc:
+            raise ProviderError(str(exc)) from None
+        except UnsafeURL as exc:
+            raise ProviderError(str(exc), permanent=True) from None
+        except (caldav_error.DAVError, etree.XMLSyntaxError, NotImplementedError, ValueError, TypeError) as exc:
             raise ProviderError(f"CalDAV calendar listing: {type(exc).__name__}", permanent=True) from None
         except requests.RequestException as exc:
             raise ProviderError(f"CalDAV calendar listing: {type(exc).__name__}") from None
@@ -93,7 +101,10 @@ def is_icloud(url: str) -> bool:
 
 
 def _client(url: str, username: str, password: str) -> caldav.DAVClient:
-    client = caldav.DAVClient(url=url, username=username, password=password, timeout=TIMEOUT_SECONDS)
+    # caldav passes `verify` with every request, which overrides the session's: give it the same bundle.
+    client = caldav.DAVClient(
+        url=url, username=username, password=password, timeout=TIMEOUT_SECONDS, ssl_verify_cert=ca_bundle()
+    )
     client.session = guarded_session()
     return client
 

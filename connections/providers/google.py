@@ -69,7 +69,7 @@ class GoogleAdapter(ProviderAdapter):
             raise AuthorizationFailed("Google sent you back without an authorization code. Please try again.")
         oauth_flow = _flow(redirect_uri, code_verifier=str(flow.get("code_verifier", "")))
         try:
-            oauth_flow.fetch_token(code=code)
+            oauth_flow.fetch_token(code=code, timeout=TIMEOUT_SECONDS)
         except Warning as changed:
             # oauthlib warns when the granted scopes differ from the requested ones: the person unticked
             # calendar access on Google's consent screen.
@@ -82,7 +82,7 @@ class GoogleAdapter(ProviderAdapter):
             raise AuthorizationFailed("Google granted different permissions than calsync asked for.") from None
         except OAuth2Error as exc:
             raise AuthorizationFailed(f"Google refused the sign-in ({exc.error}). Please try again.") from None
-        except requests.RequestException as exc:
+        except (requests.RequestException, ValueError, TypeError) as exc:  # unreachable, or not the JSON it should be
             raise ProviderError(f"Google token endpoint: {type(exc).__name__}") from None
         google_credentials = oauth_flow.credentials
         identity = _identity_from_id_token(google_credentials.id_token)
@@ -109,7 +109,7 @@ class GoogleAdapter(ProviderAdapter):
             if _refresh_error_code(exc) == "invalid_grant":
                 raise AuthRevoked("Google refused the refresh token (invalid_grant)") from None
             raise ProviderError("Google token refresh failed", permanent=not exc.retryable) from None
-        except google.auth.exceptions.TransportError as exc:
+        except (google.auth.exceptions.TransportError, ValueError, TypeError) as exc:  # unreachable or malformed
             raise ProviderError(f"Google token endpoint: {type(exc).__name__}") from None
         # Google keeps the refresh token; google-auth carries the old one over.
         return _credentials_from_google(google_credentials)

@@ -112,7 +112,7 @@ class MicrosoftAdapter(ProviderAdapter):
             raise AuthRevoked("no refresh token stored")
         try:
             result = _application().acquire_token_by_refresh_token(credentials.refresh_token, scopes=SCOPES)
-        except (requests.RequestException, MsalServiceError) as exc:  # MsalServiceError: a 5xx
+        except (requests.RequestException, MsalServiceError, ValueError) as exc:  # a 5xx, or not JSON
             raise ProviderError(f"Microsoft token endpoint: {type(exc).__name__}") from None
         if "access_token" not in result:
             _raise_token_error(result, during_connect=False)

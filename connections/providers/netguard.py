@@ -13,6 +13,7 @@ loopback); CALDAV_PRIVATE_NETWORKS allows chosen networks only (an internal CalD
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,17 +31,42 @@ class UnsafeURL(ValueError):
     """The URL or the address it leads to is not one we will fetch. The message is for the person."""
 
 
+class UnresolvableHost(UnsafeURL):
+    """The host name did not resolve: maybe a typo, maybe a passing DNS failure."""
+
+
+# IPv6 ranges that carry an IPv4 address inside them (NAT64, well-known and local-use), which a
+# translator may turn into a connection to that IPv4 address: judge them by the address they carry.
+NAT64_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+# Oracle Cloud's metadata service, and the rest of the IETF protocol assignments block.
+ALWAYS_REFUSED = (ipaddress.ip_network("192.0.0.0/24"),)
+
+
 def address_allowed(address: str) -> bool:
-    ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback, whatever it looks like
+    ip = _embedded_ipv4(ipaddress.ip_address(address.split("%", 1)[0]))  # (drop an IPv6 zone id)
     if settings.CALDAV_ALLOW_PRIVATE_HOSTS:
         return True
     if any(ip in network for network in _private_networks()):
         return True
     # is_global is False for loopback, private, link-local (169.254.169.254, the metadata service),
     # carrier-grade NAT, unspecified, reserved and documentation ranges.
-    return ip.is_global and not ip.is_multicast
+    return ip.is_global and not ip.is_multicast and not any(ip in network for network in ALWAYS_REFUSED)
+
+
+def _embedded_ipv4(ip: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address stands for (mapped, compatible, 6to4, Teredo, NAT64), else itself."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ip
+    if ip.ipv4_mapped is not None:  # ::ffff:127.0.0.1
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:  # 2002:a00:1::1 is 10.0.0.1
+        return ip.sixtofour
+    if ip.teredo is not None:  # (server, client): the client is where traffic ends up
+        return ip.teredo[1]
+    packed = ip.packed
+    if any(ip in network for network in NAT64_PREFIXES) or (packed[:12] == bytes(12) and int(ip) > 1):
+        return ipaddress.IPv4Address(packed[12:])  # 64:ff9b::a9fe:a9fe, ::169.254.169.254
+    return ip
 
 
 def url_check(url: str) -> str:
@@ -56,7 +82,7 @@ def url_check(url: str) -> str:
         port = parts.port or 443
         answers = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (OSError, ValueError):
-        raise UnsafeURL(f"We could not find the server {parts.hostname}. Check the address.") from None
+        raise UnresolvableHost(f"We could not find the server {parts.hostname}. Check the address.") from None
     for *_, sockaddr in answers:
         if not address_allowed(str(sockaddr[0])):
             raise UnsafeURL(_refusal(parts.hostname))
@@ -66,9 +92,18 @@ def url_check(url: str) -> str:
 def guarded_session() -> requests.Session:
     """A requests session that connects only over HTTPS, only to allowed addresses, redirects included."""
     session = requests.Session()
+    # Nothing from the environment: no proxy (the peer would be the proxy, not the server) and no
+    # ~/.netrc credentials handed to a host the person chose. Only the CA bundle is honoured.
+    session.trust_env = False
+    session.verify = ca_bundle()
     session.mount("https://", _GuardedAdapter())
     session.mount("http://", _RefusePlainHTTP())
     return session
+
+
+def ca_bundle() -> str | bool:
+    """The CA bundle the operator named (requests' own variables), else the default one."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
 
 def _refusal(host: str) -> str:
