@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from django.conf import settings
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -113,10 +115,12 @@ class ProviderAdapter:
     can_revoke: ClassVar[bool] = False
     # OAuth providers send the person away and back; CalDAV servers are verified with a password instead.
     uses_oauth: ClassVar[bool] = False
+    # Settings that must be non-empty before people can connect (OAuth client credentials).
+    required_settings: ClassVar[tuple[str, ...]] = ()
 
     def missing_settings(self) -> list[str]:
         """Names of the settings this provider needs and lacks (an empty list when it can be used)."""
-        return []
+        return [name for name in self.required_settings if not getattr(settings, name, "")]
 
     def list_calendars(self, credentials: Credentials) -> list[RemoteCalendar]:
         raise NotImplementedError

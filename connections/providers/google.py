@@ -51,8 +51,7 @@ class GoogleAdapter(ProviderAdapter):
     can_revoke: ClassVar[bool] = True
     uses_oauth: ClassVar[bool] = True
 
-    def missing_settings(self) -> list[str]:
-        return [name for name in ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET") if not getattr(settings, name)]
+    required_settings: ClassVar[tuple[str, ...]] = ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")
 
     # --- connect ------------------------------------------------------------------------------------
 

@@ -58,8 +58,7 @@ class MicrosoftAdapter(ProviderAdapter):
     # the consent; revokeSignInSessions would sign them out everywhere), so we delete our copy of the tokens.
     can_revoke: ClassVar[bool] = False
 
-    def missing_settings(self) -> list[str]:
-        return [name for name in ("MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET") if not getattr(settings, name)]
+    required_settings: ClassVar[tuple[str, ...]] = ("MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET")
 
     # --- connect ------------------------------------------------------------------------------------
 
