@@ -10,7 +10,6 @@ from datetime import timedelta
 from functools import partial
 from typing import TypeVar
 
-from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -19,6 +18,7 @@ from django.utils.timezone import now
 
 from audit.models import AuditAction
 from audit.services import record
+from calsync.lib.http import absolute_url
 from connections.models import AccountStatus, ProviderAccount
 from connections.providers.base import AuthRevoked, Credentials, ProviderError, TokenRejected
 from connections.providers.registry import adapter_for
@@ -48,20 +48,24 @@ def provider_call(account: ProviderAccount, call: Callable[[Credentials], T]) ->
 
     Raises AuthRevoked when the account needs reconnecting (and marks it so).
     """
-    credentials = credentials_fresh(account)
+    credentials = credentials_fresh(account)  # a refresh that fails marks the account itself
     try:
-        try:
-            result = call(credentials)
-        except TokenRejected:
-            if not _uses_oauth(account):
-                raise
-            credentials = account_refresh(account, rejected_token=credentials.access_token)
-            result = call(credentials)  # a second 401 is the provider's problem, reported as TokenRejected
+        result = _call_or_mark(account, call, credentials)
+    except TokenRejected:
+        if not _uses_oauth(account):
+            raise
+        credentials = account_refresh(account, rejected_token=credentials.access_token)
+        result = _call_or_mark(account, call, credentials)  # a second 401 is the provider's, not ours
+    ProviderAccount.objects.filter(pk=account.pk).update(last_used_at=now())
+    return result
+
+
+def _call_or_mark(account: ProviderAccount, call: Callable[[Credentials], T], credentials: Credentials) -> T:
+    try:
+        return call(credentials)
     except AuthRevoked as revoked:  # e.g. a CalDAV server that no longer takes the stored password
         account_needs_reconnect(account, reason=str(revoked))
         raise
-    ProviderAccount.objects.filter(pk=account.pk).update(last_used_at=now())
-    return result
 
 
 def credentials_fresh(account: ProviderAccount) -> Credentials:
@@ -157,10 +161,6 @@ def _email_needs_reconnect(account_id: int) -> None:
         send_mail(subject, body, None, [account.user.email])
     except Exception:  # the state is saved and shown on the page; a mail outage must not undo it
         logger.exception("could not email user %s about reconnecting account %s", account.user_id, account.pk)
-
-
-def absolute_url(path: str) -> str:
-    return f"{settings.SITE_URL or 'http://localhost:8000'}{path}"
 
 
 def _still_fresh(credentials: Credentials) -> bool:

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import record
+from calsync.lib.http import absolute_url
 from calsync.lib.ratelimit import Limit, request_allowed
 from connections.credentials import provider_call
 from connections.forms import CalDAVForm, ChooseCalendarsForm
@@ -92,6 +93,7 @@ def connect_start(request: HttpRequest, provider: str) -> HttpResponse:
             login_hint=reconnecting.email if reconnecting else "",
         )
     except ProviderError:
+        state.delete()  # never sent to the provider, so no callback will come for it
         messages.error(request, f"We could not reach {Provider(provider).label} just now. Please try again.")
         return redirect("connections")
     state.flow = start.flow
@@ -289,9 +291,7 @@ def _too_many(request: HttpRequest) -> HttpResponse:
 
 
 def _redirect_uri(request: HttpRequest, provider: str) -> str:
-    # Must equal the URI registered at the provider, so a configured SITE_URL wins over the request's host.
-    path = reverse("connections_callback", kwargs={"provider": provider})
-    return f"{settings.SITE_URL}{path}" if settings.SITE_URL else request.build_absolute_uri(path)
+    return absolute_url(reverse("connections_callback", kwargs={"provider": provider}), request)
 
 
 def _own_account(request: HttpRequest, account_id: str | None, provider: str) -> ProviderAccount | None:

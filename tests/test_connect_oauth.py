@@ -224,6 +224,13 @@ def test_the_start_is_also_limited_per_ip_address_across_people(owner_client, st
     assert elsewhere.post(reverse("connections_start", args=["google"])).status_code == 302
 
 
+def test_an_unreachable_provider_at_the_start_leaves_no_state_behind(owner_client, fake_microsoft, settings):
+    settings.MICROSOFT_AUTHORITY_HOST = "https://127.0.0.1:9"  # nothing listens: msal cannot load its configuration
+    response = owner_client.post(reverse("connections_start", args=["microsoft"]))
+    assert response.status_code == 302 and response.url == reverse("connections")
+    assert not OAuthState.objects.exists()
+
+
 def test_the_start_is_post_only(owner_client, google_person):
     assert owner_client.get(reverse("connections_start", args=["google"])).status_code == 405
 

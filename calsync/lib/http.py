@@ -1,4 +1,4 @@
-"""Request details that several apps record: the client's IP and user agent."""
+"""Request details that several apps record (the client's IP and user agent), and our own public URLs."""
 
 from __future__ import annotations
 
@@ -38,3 +38,13 @@ def client_ip(request: HttpRequest) -> str | None:
 def client_info(request: HttpRequest) -> ClientInfo:
     user_agent = request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH]
     return ClientInfo(ip=client_ip(request), user_agent=user_agent)
+
+
+def absolute_url(path: str, request: HttpRequest | None = None) -> str:
+    """`path` on our public address: SITE_URL when set (it must match what providers have registered),
+    else the request's host, else localhost (a worker with no SITE_URL)."""
+    if settings.SITE_URL:
+        return f"{settings.SITE_URL}{path}"
+    if request is not None:
+        return request.build_absolute_uri(path)
+    return f"http://localhost:8000{path}"
