@@ -285,6 +285,19 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- Sync ---------------------------------------------------------------------------------------------
 SYNC_RUN_RETENTION_DAYS = env_int("SYNC_RUN_RETENTION_DAYS", 30)
+# A worker's claim on a connection's sync, renewed after every page; a crashed worker's claim lapses.
+SYNC_LEASE_SECONDS = 300
+# Retries of one provider request (429, 5xx, timeouts): exponential backoff with full jitter from this base.
+# A wait longer than the cap (a long Retry-After) is not slept through: the connection backs off instead.
+PROVIDER_RETRY_ATTEMPTS = 4
+PROVIDER_RETRY_BASE_SECONDS = 1.0
+PROVIDER_RETRY_MAX_WAIT_SECONDS = 30.0
+# Backoff of a connection whose sync failed: base * 2**failures with jitter, capped.
+SYNC_BACKOFF_BASE_SECONDS = 60
+SYNC_BACKOFF_MAX_SECONDS = 6 * 60 * 60
+# A full resync that would delete more than this share of a calendar (and more than the count) is held.
+SYNC_SWEEP_HOLD_FRACTION = 0.5
+SYNC_SWEEP_HOLD_MIN_EVENTS = 20
 
 # --- Calendar providers ---------------------------------------------------------------------------
 # Client credentials and endpoints; endpoints are settings so tests and sovereign clouds can repoint them.

@@ -7,7 +7,8 @@ from django.db import models
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import HttpRequest
 
-from connections.models import CalendarConnection, OAuthState, ProviderAccount
+from connections.models import CalendarConnection, OAuthState, ProviderAccount, SyncState
+from events.services import connection_sweep_confirm_and_sync, connection_sync_request
 
 SECRET_FIELDS = ProviderAccount.SECRET_FIELDS
 
@@ -61,11 +62,46 @@ class ProviderAccountAdmin(admin.ModelAdmin):
 
 @admin.register(CalendarConnection)
 class CalendarConnectionAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "account", "is_connected", "sync_status", "last_synced_at", "consecutive_failures")
+    list_display = (
+        "name",
+        "user",
+        "account",
+        "is_connected",
+        "sync_status",
+        "last_synced_at",
+        "consecutive_failures",
+        "next_attempt_at",
+        "sweep_held_count",
+    )
     list_filter = ("account__provider", "sync_status", "is_connected", "read_only")
     search_fields = ("name", "remote_id", "user__email", "account__email")
     raw_id_fields = ("user", "account")
-    readonly_fields = ("sync_cursor", "sync_lease_until", "last_synced_at", "created_at", "updated_at")
+    readonly_fields = (
+        "sync_cursor",
+        "sync_lease_until",
+        "last_synced_at",
+        "last_error",
+        "sweep_held_count",
+        "sweep_confirmed",
+        "created_at",
+        "updated_at",
+    )
+    actions = ("sync_now", "confirm_held_deletions")
+
+    @admin.action(description="Sync the selected calendars now")
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[CalendarConnection]) -> None:
+        connections = list(queryset.filter(is_connected=True))
+        for connection in connections:
+            connection_sync_request(connection=connection)
+        self.message_user(request, f"{len(connections)} syncs queued.")
+
+    @admin.action(description="Confirm held deletions (apply the full resync's sweep)")
+    def confirm_held_deletions(self, request: HttpRequest, queryset: QuerySet[CalendarConnection]) -> None:
+        confirmed = sum(
+            connection_sweep_confirm_and_sync(connection=connection, actor=request.user)
+            for connection in queryset.filter(sync_status=SyncState.HELD)
+        )
+        self.message_user(request, f"{confirmed} held deletions confirmed; their syncs are queued.")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CalendarConnection]:
         # The account is joined for its name only; its secrets stay undecrypted.

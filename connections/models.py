@@ -78,7 +78,6 @@ class ProviderAccount(models.Model):
 
 class SyncState(models.TextChoices):
     PENDING = "pending", "Not synced yet"
-    SYNCING = "syncing", "Syncing"
     OK = "ok", "Synced"
     ERROR = "error", "Error"
     HELD = "held", "Held: large deletion awaits confirmation"
@@ -115,6 +114,12 @@ class CalendarConnection(models.Model):
     sync_lease_until = models.DateTimeField(
         null=True, blank=True, help_text="A worker holds this connection's sync until then."
     )
+    sweep_held_count = models.PositiveIntegerField(
+        null=True, blank=True, help_text="A full resync would delete this many events; held until confirmed."
+    )
+    sweep_confirmed = models.BooleanField(
+        default=False, help_text="The held deletion was confirmed: the next sync applies it."
+    )
     consecutive_failures = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Backoff: no sync before this time.")
     created_at = models.DateTimeField(default=now)
@@ -147,6 +152,11 @@ class CalendarConnection(models.Model):
     @property
     def provider(self) -> str:
         return self.account.provider
+
+    @property
+    def is_syncing(self) -> bool:
+        """A worker holds the sync lease (a crashed worker's lease lapses, so this cannot stick)."""
+        return self.sync_lease_until is not None and self.sync_lease_until > now()
 
 
 class OAuthState(models.Model):

@@ -22,7 +22,7 @@ from calsync.lib.http import absolute_url
 from calsync.lib.ratelimit import Limit, request_allowed
 from connections.credentials import provider_call
 from connections.forms import CalDAVForm, ChooseCalendarsForm
-from connections.models import CalendarConnection, Provider, ProviderAccount
+from connections.models import AccountStatus, CalendarConnection, Provider, ProviderAccount
 from connections.oauth_state import OAuthStateRefused, oauth_state_consume, oauth_state_create
 from connections.providers.base import (
     AuthorizationFailed,
@@ -35,6 +35,7 @@ from connections.providers.caldav import is_icloud
 from connections.providers.netguard import UnsafeURL
 from connections.providers.registry import adapter_for
 from connections.services import account_connect, account_disconnect, calendar_disconnect, calendars_choose
+from events.services import connection_sweep_confirm_and_sync, connection_sync_request
 
 OAUTH_PROVIDERS = (Provider.GOOGLE, Provider.MICROSOFT)
 PASSWORD_PROVIDERS = (Provider.ICLOUD, Provider.CALDAV)
@@ -42,6 +43,8 @@ PASSWORD_PROVIDERS = (Provider.ICLOUD, Provider.CALDAV)
 START_LIMIT = Limit(per_user=10, per_ip=30, period_seconds=600)
 CALLBACK_LIMIT = Limit(per_user=10, per_ip=30, period_seconds=600)
 CALDAV_LIMIT = Limit(per_user=10, per_ip=30, period_seconds=600)
+# A sync costs provider quota; a person clicking "sync now" a few times a minute is plenty.
+SYNC_NOW_LIMIT = Limit(per_user=30, per_ip=60, period_seconds=600)
 
 
 @login_required
@@ -226,6 +229,37 @@ def calendar_disconnect_view(request: HttpRequest, connection_id: int) -> HttpRe
         )
     else:
         messages.success(request, f"Disconnected “{name}”. Its events are no longer shown.")
+    return redirect("connections")
+
+
+@login_required
+@require_POST
+def calendar_sync_view(request: HttpRequest, connection_id: int) -> HttpResponse:
+    connection = get_object_or_404(
+        CalendarConnection.objects.select_related("account"), pk=connection_id, user=request.user
+    )
+    if connection.account.status != AccountStatus.ACTIVE:
+        messages.error(request, f"Reconnect {connection.account} first: calsync cannot reach “{connection.name}”.")
+    elif not request_allowed(request, "sync_now", SYNC_NOW_LIMIT):
+        return _too_many(request)
+    elif connection.is_syncing:
+        messages.info(request, f"“{connection.name}” is syncing right now.")
+    else:
+        connection_sync_request(connection=connection)
+        messages.success(request, f"Syncing “{connection.name}” now. Reload in a moment to see the result.")
+    return redirect("connections")
+
+
+@login_required
+@require_POST
+def calendar_confirm_deletion_view(request: HttpRequest, connection_id: int) -> HttpResponse:
+    connection = get_object_or_404(CalendarConnection, pk=connection_id, user=request.user)
+    if connection_sweep_confirm_and_sync(connection=connection, actor=_user(request)):
+        messages.success(
+            request, f"Confirmed. Events no longer at the provider are being removed from “{connection.name}”."
+        )
+    else:
+        messages.info(request, f"Nothing is waiting for confirmation on “{connection.name}”.")
     return redirect("connections")
 
 

@@ -31,8 +31,10 @@ class SyncRunAdmin(admin.ModelAdmin):
         "updated",
         "deleted",
         "unchanged",
+        "skipped",
         "pages",
         "requests",
+        "duration",
     )
     list_filter = ("outcome", "full")
     search_fields = ("connection__name", "connection__user__email", "error")
@@ -45,3 +47,8 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="seconds")
+    def duration(self, run: SyncRun) -> str:
+        seconds = run.duration_seconds
+        return "" if seconds is None else f"{seconds:.1f}"

@@ -1,13 +1,25 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from django.db import models
+from django.db.models.lookups import GreaterThan
 from django.utils.timezone import now
 
 from calsync.lib.indexes import Index
 from connections.models import CalendarConnection
+
+# Events lasting longer than this are rare (trips, terms, holidays) and have an index of their own; the
+# week query reads the others by a start bounded on both sides.
+LONG_EVENT = timedelta(days=7)
+
+
+def is_long_event() -> GreaterThan:
+    """`end - start > LONG_EVENT`: written as a difference, which PostgreSQL accepts in an index predicate
+    (`start + interval` depends on the session's zone, so it is not immutable)."""
+    duration = models.ExpressionWrapper(models.F("end") - models.F("start"), output_field=models.DurationField())
+    return GreaterThan(duration, LONG_EVENT)
 
 
 class EventStatus(models.TextChoices):
@@ -105,11 +117,18 @@ class CalendarEvent(models.Model):
             ),
         ]
         indexes: ClassVar[list[Any]] = [
-            # Week view: a connection's live events overlapping a window (the seed's index name).
+            # Week view: a connection's live events overlapping a window (the seed's index name). The query
+            # bounds `start` on both sides (events last at most LONG_EVENT), so it reads only the window.
             Index(
                 fields=["connection", "start", "end"],
                 condition=models.Q(deleted_at__isnull=True),
                 name="calendar_events_connection_date_range_idx",
+            ),
+            # Week view: the few events longer than LONG_EVENT, found by their end instead.
+            Index(
+                fields=["connection", "end"],
+                condition=models.Q(deleted_at__isnull=True) & models.Q(is_long_event()),
+                name="calendar_events_long_events_idx",
             ),
             # Week view: recurring series masters, which may have started years before the window.
             Index(
@@ -124,9 +143,9 @@ class CalendarEvent(models.Model):
                 condition=~models.Q(sync_status="synced"),
                 name="calendar_events_connection_sync_status_idx",
             ),
-            # Exceptions of a master (expansion) and SET NULL when a master is purged.
+            # Exceptions of a master within a window (expansion), and SET NULL when a master is purged.
             Index(
-                fields=["recurring_event"],
+                fields=["recurring_event", "original_start"],
                 condition=models.Q(recurring_event__isnull=False),
                 name="calendar_events_recurring_event_idx",
             ),
@@ -195,7 +214,11 @@ class SyncRun(models.Model):
     unchanged = models.PositiveIntegerField(default=0)
     pages = models.PositiveIntegerField(default=0)
     requests = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="Provider items that could not be stored.")
     error = models.TextField(blank=True)
+    notes = models.JSONField(
+        default=list, blank=True, help_text="Why items were skipped or repaired, and other remarks (capped)."
+    )
 
     class Meta:
         db_table = "sync_runs"

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.timezone import now
 
+from connections.models import CalendarConnection
 from events.models import SyncRun
+from events.sync import connection_sweep_confirm
 
 
 def sync_runs_older_than(*, days: int) -> QuerySet[SyncRun]:
@@ -21,3 +25,18 @@ def sync_runs_prune(*, days: int) -> int:
     """
     deleted, _ = sync_runs_older_than(days=days).delete()
     return deleted
+
+
+def connection_sync_request(*, connection: CalendarConnection, full: bool = False) -> None:
+    """Queue a sync of the connection once the current transaction commits (the "sync now" button)."""
+    from events.tasks import sync_connection_task  # the tasks module imports this one
+
+    transaction.on_commit(partial(sync_connection_task.delay, connection.pk, full))
+
+
+def connection_sweep_confirm_and_sync(*, connection: CalendarConnection, actor: object) -> bool:
+    """Confirm a held deletion and queue the sync that applies it; False if nothing was held."""
+    if not connection_sweep_confirm(connection=connection, actor=actor):
+        return False
+    connection_sync_request(connection=connection, full=True)
+    return True

@@ -1,9 +1,22 @@
 from celery import shared_task
 from django.conf import settings
 
+from connections.models import CalendarConnection
 from events.services import sync_runs_prune
+from events.sync import sync_connection
 
 
 @shared_task(name="events.prune_sync_runs", acks_late=True)
 def prune_sync_runs() -> int:
     return sync_runs_prune(days=settings.SYNC_RUN_RETENTION_DAYS)
+
+
+# No Celery retry: a failed sync records its backoff on the connection, and the periodic fan-out runs it
+# again when that has passed. Late ack: a worker killed mid-sync leaves the task to another worker, and
+# the lease plus per-page commits make the second run finish the job.
+@shared_task(name="events.sync_connection", acks_late=True, reject_on_worker_lost=True)
+def sync_connection_task(connection_id: int, full: bool = False, force_sweep: bool = False) -> str:
+    connection = CalendarConnection.objects.select_related("account").filter(pk=connection_id).first()
+    if connection is None or not connection.is_connected:
+        return "gone"
+    return sync_connection(connection=connection, full=full, force_sweep=force_sweep).outcome

@@ -37,12 +37,13 @@ def test_each_calendar_shows_its_state(owner_client, owner):
     account = make_account(owner, email="olive@gmail.com")
     make_connection(account, name="Synced one", last_synced_at=now() - timedelta(minutes=7), sync_status=SyncState.OK)
     make_connection(account, name="Broken one", sync_status=SyncState.ERROR, last_error="Google said 500 <b>x</b>")
-    make_connection(account, name="Busy one", sync_status=SyncState.SYNCING)
+    make_connection(account, name="Busy one", sync_lease_until=now() + timedelta(minutes=3))
+    make_connection(account, name="Lapsed one", sync_lease_until=now() - timedelta(minutes=3))
     page = owner_client.get(reverse("connections")).content.decode()
     assert "olive@gmail.com" in page
     assert "Synced <time" in page and "7\xa0minutes ago" in page
-    assert "Error: Google said 500 &lt;b&gt;x&lt;/b&gt;" in page
-    assert "Syncing…" in page
+    assert "Sync failed: Google said 500 &lt;b&gt;x&lt;/b&gt;" in page
+    assert page.count("Syncing…") == 1  # a lapsed lease (a crashed worker) is not "syncing"
 
 
 def test_an_account_that_needs_reconnecting_says_so_and_offers_reconnect(owner_client, owner):

@@ -6,9 +6,9 @@ as class attributes rather than guessed from the provider's name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -59,6 +59,81 @@ class RemoteCalendar:
     timezone: str = ""
     is_primary: bool = False
     read_only: bool = False
+
+
+# An event time as the provider gave it: a `date` for all-day events, an aware `datetime` for timed events,
+# a naive `datetime` for floating times (a wall-clock time in no zone, read in the viewer's zone).
+EventTime = date | datetime
+
+
+@dataclass(frozen=True)
+class RemoteEvent:
+    """One event as a provider describes it, in provider-neutral terms; the sync maps it to a row.
+
+    A series master carries its `recurrence` lines; an exception (a moved, changed or cancelled occurrence)
+    names its master with `master_id` and the occurrence it replaces with `original_start`.
+    """
+
+    provider_event_id: str
+    start: EventTime
+    end: EventTime
+    etag: str = ""
+    ical_uid: str = ""
+    title: str = ""
+    description: str = ""
+    location: str = ""
+    # The zone the event was written in (IANA name), for display; empty for all-day and floating events.
+    timezone: str = ""
+    status: str = "confirmed"  # confirmed, tentative or cancelled
+    # iCalendar content lines of a series master: "RRULE:...", "EXDATE;TZID=...:...", "RDATE:...".
+    recurrence: tuple[str, ...] = ()
+    master_id: str = ""
+    original_start: EventTime | None = None
+    # A master that always arrives together with every one of its exceptions (a CalDAV resource holds them
+    # all): exceptions stored for it and missing from the same page are gone.
+    carries_exceptions: bool = False
+    # Attendees, organizer, conference link, link to the event at the provider: shown, not queried.
+    metadata: dict[str, Any] = field(default_factory=dict)
+    provider_data: dict[str, Any] = field(default_factory=dict)
+    # What the adapter had to assume to store a flawed event ("no end time: one hour assumed").
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """An item of a provider's listing that could not be turned into an event, and why."""
+
+    provider_event_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class KnownEvent:
+    """What the sync already stores for a provider id: adapters use it to skip fetching unchanged items."""
+
+    etag: str
+    master_id: str = ""
+
+
+# The sync's answer to "which of these provider ids do you already have?"; adapters call it per page.
+KnownEvents = Callable[[Sequence[str]], Mapping[str, KnownEvent]]
+
+
+@dataclass
+class ChangePage:
+    """One page of a calendar's changes. Only the last page (`last`) carries the cursor for the next run."""
+
+    events: list[RemoteEvent] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    # Ids present at the provider whose stored copy is current (not fetched again): seen, not changed.
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[SkippedItem] = field(default_factory=list)
+    last: bool = False
+    cursor: str = ""
+    # This listing names every event of the calendar (within `window`, if set): what it leaves out is gone.
+    full_listing: bool = False
+    window: tuple[datetime, datetime] | None = None
+    requests: int = 1
 
 
 class ProviderError(Exception):
@@ -123,6 +198,16 @@ class ProviderAdapter:
         return [name for name in self.required_settings if not getattr(settings, name, "")]
 
     def list_calendars(self, credentials: Credentials) -> list[RemoteCalendar]:
+        raise NotImplementedError
+
+    def changes(
+        self, credentials: Credentials, calendar: RemoteCalendar, cursor: str, known: KnownEvents
+    ) -> Iterator[ChangePage]:
+        """The calendar's changes since `cursor`, or a full listing when the cursor is empty.
+
+        Pages are yielded in order; the last one has `last=True` and the cursor for the next run. An expired
+        cursor raises CursorExpired (the sync then asks again with an empty one).
+        """
         raise NotImplementedError
 
     def authorization_start(self, *, redirect_uri: str, state: str, login_hint: str = "") -> AuthorizationStart:

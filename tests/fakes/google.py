@@ -15,14 +15,31 @@ Modelled (OAuth 2.0 for web server apps, OpenID Connect, token revocation, Calen
 - GET /calendar/v3/users/me/calendarList[/{id}] and /calendar/v3/calendars/{id}: Bearer token required
   (401 authError, 403 insufficientPermissions without a calendar scope); paging with maxResults/pageToken,
   nextSyncToken on the last page, 410 fullSyncRequired for a stale syncToken.
+- GET /calendar/v3/calendars/{id}/events (events.list, "Synchronize resources efficiently"): maxResults
+  (default 250, at most 2500; `page_size` makes pages shorter, as Google may), pageToken, syncToken,
+  showDeleted, timeMin/timeMax. nextPageToken on every page but the last, nextSyncToken only on the last.
+  A listing is a snapshot taken at its first page; its sync token covers the changes made after that moment.
+  With a syncToken: every event changed since, deleted ones included whatever showDeleted says; the
+  parameters Google refuses next to one (timeMin, timeMax, q, orderBy, ...) are a 400; an unknown or
+  expired token (`expire_sync_tokens`) is 410 fullSyncRequired. Without one, deleted events appear only with
+  showDeleted=true, but cancelled occurrences of a live series always do (singleEvents=false). Deleted
+  events come back as tombstones with only the fields Google guarantees (id, status; a cancelled occurrence
+  also recurringEventId and originalStartTime), so clients cannot lean on more.
+  Events are changed through the state (`put_event`, `patch_event`, `cancel_event`, `put_exception`,
+  `cancel_occurrence`); each change moves the event's etag, `updated` and the calendar's change sequence.
+  Not modelled: singleEvents=true (instances), which answers 501 so a test relying on it fails loudly.
 
-Faults queued in `faults` (status, Retry-After) answer the next request to any endpoint, for retry tests.
+Faults queued in `faults` (status, Retry-After) answer the next request to any endpoint, for retry tests;
+`malformed_replies` makes the next Calendar API replies a 200 whose JSON body is cut short; `outage_after`
+lets that many more Calendar API requests through and answers 503 to every one after them.
 Stricter than Google on purpose: PKCE with S256 is required (Google also takes plain, or none from web
 clients), because calsync always sends S256 and a regression there should fail loudly.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 import hashlib
 import json
 import secrets
@@ -30,9 +47,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 from tests.fakes.base import FakeHandler, LoggedRequest, jwt_shaped, s256, with_query
 
@@ -48,10 +67,25 @@ CALENDAR_LIST_SCOPES = frozenset(
 CALENDARS_SCOPES = frozenset(
     {CALENDAR, f"{CALENDAR}.readonly", f"{CALENDAR}.calendars", f"{CALENDAR}.calendars.readonly"}
 )
+EVENTS_SCOPES = frozenset({CALENDAR, f"{CALENDAR}.readonly", f"{CALENDAR}.events", f"{CALENDAR}.events.readonly"})
 ACCESS_ROLES = ("freeBusyReader", "reader", "writer", "owner")  # weakest first, as minAccessRole orders them
 ACCESS_TOKEN_SECONDS = 3599
 CODE_SECONDS = 600
 DEFAULT_MAX_RESULTS, MAX_RESULTS = 100, 250
+DEFAULT_MAX_EVENTS, MAX_EVENTS = 250, 2500
+JSON_TYPE = "application/json; charset=UTF-8"
+# events.list parameters that cannot be combined with a syncToken (they would make the client's copy partial).
+NOT_WITH_SYNC_TOKEN = (
+    "iCalUID",
+    "orderBy",
+    "privateExtendedProperty",
+    "q",
+    "sharedExtendedProperty",
+    "timeMin",
+    "timeMax",
+    "updatedMin",
+)
+FULL_SYNC_REQUIRED = "Sync token is no longer valid, a full sync is required."
 UNAUTHENTICATED = {
     "error": {
         "code": 401,
@@ -155,6 +189,22 @@ class RefreshGrant:
 
 
 @dataclass
+class StoredEvent:
+    resource: dict[str, Any]  # the whole event as Google keeps it (tombstones included)
+    changed: int  # the calendar's change sequence at the event's last change
+
+
+@dataclass
+class EventListing:
+    """An events.list answer in progress: the snapshot its pages come from and what its sync token covers."""
+
+    sub: str
+    calendar_id: str
+    items: list[dict[str, Any]]
+    changes_seen: int  # the calendar's change sequence when the listing started
+
+
+@dataclass
 class GoogleState:
     client_id: str = "google-client-id"
     client_secret: str = "google-client-secret"
@@ -172,6 +222,16 @@ class GoogleState:
     page_tokens: dict[str, tuple[str, int]] = field(default_factory=dict)  # token -> (sub, offset)
     sync_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)  # token -> (sub, etag of the list)
     request_log: list[LoggedRequest] = field(default_factory=list)
+    # Events: calendar id -> event id -> event (insertion order is the listing order), and each calendar's
+    # change sequence, which sync tokens remember.
+    events: dict[str, dict[str, StoredEvent]] = field(default_factory=dict)
+    event_changes: dict[str, int] = field(default_factory=dict)
+    event_sync_tokens: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # -> (sub, calendar, change)
+    event_page_tokens: dict[str, tuple[EventListing, int]] = field(default_factory=dict)  # -> (listing, offset)
+    last_stamp: float = 0.0  # every change gets a later `updated` than the one before
+    malformed_replies: int = 0  # the next this-many Calendar API replies are cut-short JSON
+    # An outage: this many more Calendar API requests are answered, then every one is a 503 until it is None.
+    outage_after: int | None = None
     # Revocation bookkeeping: every live token (issued here or added by a test) and what was revoked via /revoke.
     valid_tokens: set[str] = field(default_factory=set)
     revoked: list[str] = field(default_factory=list)
@@ -280,6 +340,136 @@ class GoogleState:
             body["id_token"] = self._id_token(self.users[sub], scopes)
         return body
 
+    # Events ------------------------------------------------------------------------------------------------------
+
+    def put_event(self, calendar_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Create an event, or replace the one with the same `id`; returns the stored resource.
+
+        What the test leaves out gets Google's defaults (id, etag, htmlLink, created/updated, creator and
+        organizer, iCalUID, sequence, eventType). Fields are stored as given, so a test can store an item
+        Google would refuse (no start, a bad date) to see how a client copes.
+        """
+        with self.lock:
+            stored = self.events.setdefault(calendar_id, {})
+            event_id = str(event.get("id") or secrets.token_hex(13))
+            previous = stored.get(event_id)
+            resource: dict[str, Any] = {
+                "kind": "calendar#event",
+                "id": event_id,
+                "status": "confirmed",
+                "htmlLink": html_link(calendar_id, event_id),
+                "creator": {"email": self._owner_email(calendar_id), "self": True},
+                "organizer": self._organizer(calendar_id),
+                "iCalUID": f"{event_id}@google.com",
+                "sequence": 0,
+                "reminders": {"useDefault": True},
+                "eventType": "default",
+            }
+            if previous is not None:  # a replacement keeps what Google keeps, and counts as a new revision
+                kept = previous.resource
+                resource.update(created=kept["created"], iCalUID=kept["iCalUID"], sequence=kept["sequence"] + 1)
+            resource.update(copy.deepcopy(event))
+            resource["id"] = event_id
+            return self._store(calendar_id, resource, created=previous is None)
+
+    def patch_event(self, calendar_id: str, event_id: str, **changes: Any) -> dict[str, Any]:
+        """Change some fields of a stored event (events.patch); a None value removes the field."""
+        with self.lock:
+            resource = copy.deepcopy(self.events[calendar_id][event_id].resource)
+            for name, value in changes.items():
+                if value is None:
+                    resource.pop(name, None)
+                else:
+                    resource[name] = copy.deepcopy(value)
+            if {"start", "end", "recurrence", "status"} & set(changes):
+                resource["sequence"] = resource.get("sequence", 0) + 1
+            return self._store(calendar_id, resource)
+
+    def cancel_event(self, calendar_id: str, event_id: str) -> dict[str, Any]:
+        """Delete an event (events.delete): it stays as a `cancelled` tombstone, and deleting a series deletes
+        its exceptions with it."""
+        with self.lock:
+            for other in list(self.events.get(calendar_id, {}).values()):
+                if other.resource.get("recurringEventId") == event_id and other.resource["status"] != "cancelled":
+                    self.patch_event(calendar_id, other.resource["id"], status="cancelled")
+            return self.patch_event(calendar_id, event_id, status="cancelled")
+
+    def put_exception(
+        self, calendar_id: str, master_id: str, original_start: dict[str, str], **changes: Any
+    ) -> dict[str, Any]:
+        """Change one occurrence of a recurring event (move it, retitle it): an exception event with id
+        `{master}_{original start}`, `recurringEventId` and `originalStartTime`, otherwise a copy of the
+        occurrence. Without `start`/`end` it keeps the occurrence's times."""
+        with self.lock:
+            master = self.events[calendar_id][master_id].resource
+            event_id = occurrence_id(master_id, original_start)
+            occurrence = {
+                name: copy.deepcopy(value)
+                for name, value in master.items()
+                if name not in ("id", "etag", "htmlLink", "created", "updated", "recurrence")
+            }
+            start = dict(original_start)
+            if "dateTime" in start and "timeZone" in master["start"]:
+                start.setdefault("timeZone", master["start"]["timeZone"])
+            occurrence.update(start=start, end=shifted(master["end"], master["start"], start))
+            occurrence.update(recurringEventId=master_id, originalStartTime=dict(original_start), status="confirmed")
+            occurrence.update(copy.deepcopy(changes))
+            return self.put_event(calendar_id, {**occurrence, "id": event_id})
+
+    def cancel_occurrence(self, calendar_id: str, master_id: str, original_start: dict[str, str]) -> dict[str, Any]:
+        """Delete one occurrence of a recurring event: Google keeps it as a cancelled exception (the master's
+        recurrence is left alone, no EXDATE is added)."""
+        with self.lock:
+            return self.put_exception(calendar_id, master_id, original_start, status="cancelled")
+
+    def event(self, calendar_id: str, event_id: str) -> dict[str, Any]:
+        with self.lock:
+            return copy.deepcopy(self.events[calendar_id][event_id].resource)
+
+    def kept_events(self, calendar_id: str) -> dict[str, dict[str, Any]]:
+        """What a client in sync keeps of the calendar, as events.list serves it: live events, and the cancelled
+        occurrences of live series as their tombstones (an exception of a deleted series is deleted with it)."""
+        with self.lock:
+            calendar = self.events.get(calendar_id, {})
+            return {
+                event_id: listed(item, calendar)
+                for event_id, item in calendar.items()
+                if item.resource.get("status") != "cancelled" or is_cancelled_occurrence(item.resource, calendar)
+            }
+
+    def expire_sync_tokens(self) -> None:
+        """Google lets sync tokens lapse (and sometimes invalidates them): the next incremental sync is a 410."""
+        with self.lock:
+            self.sync_tokens.clear()
+            self.event_sync_tokens.clear()
+
+    def _store(self, calendar_id: str, resource: dict[str, Any], *, created: bool = False) -> dict[str, Any]:
+        stamp = max(time.time(), self.last_stamp + 0.001)
+        self.last_stamp = stamp
+        updated = datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if created or "created" not in resource:
+            resource["created"] = updated
+        resource["updated"] = updated
+        resource["etag"] = f'"{int(stamp * 1000) * 1000}"'  # Google's event etags are quoted numbers too
+        change = self.event_changes.get(calendar_id, 0) + 1
+        self.event_changes[calendar_id] = change
+        self.events.setdefault(calendar_id, {})[resource["id"]] = StoredEvent(resource, change)
+        return copy.deepcopy(resource)
+
+    def _owner_email(self, calendar_id: str) -> str:
+        for user in self.users.values():
+            if any(entry["id"] == calendar_id and entry["accessRole"] == "owner" for entry in user.calendars):
+                return user.email
+        return calendar_id
+
+    def _organizer(self, calendar_id: str) -> dict[str, Any]:
+        # The organizer of an event on a secondary calendar is the calendar itself, named after it.
+        for user in self.users.values():
+            for entry in user.calendars:
+                if entry["id"] == calendar_id and not entry.get("primary"):
+                    return {"email": calendar_id, "displayName": entry["summary"], "self": True}
+        return {"email": calendar_id, "self": True}
+
     def _id_token(self, user: GoogleUser, scopes: tuple[str, ...]) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {"iss": ISSUER, "azp": self.client_id, "aud": self.client_id, "sub": user.sub}
@@ -307,6 +497,16 @@ def handler_for(state: GoogleState) -> type[BaseHTTPRequestHandler]:
                     status, retry_after = state.faults.popleft()
                     body = fault_body(status) if route.startswith("/calendar/") else {"error": "backend_error"}
                     self.reply_json(status, body, {"Retry-After": retry_after} if retry_after else None)
+                    return
+                if state.outage_after is not None and route.startswith("/calendar/"):
+                    if state.outage_after == 0:
+                        self.reply_json(503, fault_body(503))
+                        return
+                    state.outage_after -= 1
+                if state.malformed_replies and route.startswith("/calendar/"):
+                    state.malformed_replies -= 1
+                    # A reply cut off mid-body, as a proxy or an overloaded frontend may send it.
+                    self._reply(200, b'{"kind": "calendar#events", "items": [{"kind": "calen', JSON_TYPE, None)
                     return
                 if (method, route) == ("GET", "/o/oauth2/v2/auth"):
                     self._authorize(self.query())
@@ -455,6 +655,11 @@ def handler_for(state: GoogleState) -> type[BaseHTTPRequestHandler]:
                     return self._calendar_list(user, self.query())
                 entry = self._find(user, calendar_id)
                 return self.reply_json(200, list_entry(entry)) if entry else self._not_found()
+            if path.startswith("calendars/") and path.endswith("/events"):
+                if not EVENTS_SCOPES & set(access.scopes):
+                    return self.reply_json(403, INSUFFICIENT_SCOPES)
+                entry = self._find(user, unquote(path.removeprefix("calendars/").removesuffix("/events")))
+                return self._events_list(user, entry, self.query()) if entry else self._not_found()
             if path.startswith("calendars/"):
                 if not CALENDARS_SCOPES & set(access.scopes):
                     return self.reply_json(403, INSUFFICIENT_SCOPES)
@@ -493,6 +698,92 @@ def handler_for(state: GoogleState) -> type[BaseHTTPRequestHandler]:
                 body["nextSyncToken"] = token
             body["items"] = entries[offset : offset + page_size]
             self.reply_json(200, body)
+
+        def _events_list(self, user: GoogleUser, entry: dict[str, Any], query: dict[str, str]) -> None:
+            calendar_id = entry["id"]
+            sync_token = query.get("syncToken")
+            if query.get("singleEvents") == "true":
+                return self.reply_json(501, api_error(501, "notImplemented", "The fake does not expand instances."))
+            if sync_token:
+                refused = [name for name in NOT_WITH_SYNC_TOKEN if name in query]
+                if refused:
+                    message = f"The parameter {refused[0]} cannot be used together with syncToken."
+                    return self.reply_json(400, api_error(400, "invalid", message))
+                if sync_token not in state.event_sync_tokens:  # also mid-listing: the token lapsed meanwhile
+                    return self.reply_json(410, api_error(410, "fullSyncRequired", FULL_SYNC_REQUIRED))
+            try:
+                max_results = int(query.get("maxResults", DEFAULT_MAX_EVENTS))
+            except ValueError:
+                max_results = 0
+            if max_results < 1:
+                return self.reply_json(400, api_error(400, "invalid", "Invalid value for maxResults"))
+            page_size = min(max_results, MAX_EVENTS, state.page_size or MAX_EVENTS)
+            if "pageToken" in query:
+                found = state.event_page_tokens.get(query["pageToken"])
+                if found is None or (found[0].sub, found[0].calendar_id) != (user.sub, calendar_id):
+                    return self.reply_json(400, api_error(400, "invalid", "Invalid page token value"))
+                listing, offset = found
+            else:
+                started = self._start_listing(user, entry, query)
+                if started is None:
+                    return None
+                listing, offset = started, 0
+            calendar = state.events.get(calendar_id, {})
+            body: dict[str, Any] = {
+                "kind": "calendar#events",
+                "etag": f'"p{state.event_changes.get(calendar_id, 0):014d}"',
+                "summary": entry.get("summaryOverride") or entry["summary"],
+                "description": entry.get("description", ""),
+                "updated": max(
+                    (item.resource["updated"] for item in calendar.values()), default="1970-01-01T00:00:00.000Z"
+                ),
+                "timeZone": entry["timeZone"],
+                "accessRole": entry["accessRole"],
+                "defaultReminders": entry.get("defaultReminders", []),
+            }
+            token = secrets.token_urlsafe(24)
+            if offset + page_size < len(listing.items):
+                state.event_page_tokens[token] = (listing, offset + page_size)
+                body["nextPageToken"] = token
+            else:
+                state.event_sync_tokens[token] = (user.sub, calendar_id, listing.changes_seen)
+                body["nextSyncToken"] = token
+            body["items"] = listing.items[offset : offset + page_size]
+            self.reply_json(200, body)
+
+        def _start_listing(self, user: GoogleUser, entry: dict[str, Any], query: dict[str, str]) -> EventListing | None:
+            """The snapshot a new listing pages through, or None after answering a bad request."""
+            calendar_id = entry["id"]
+            calendar = state.events.get(calendar_id, {})
+            listing = EventListing(user.sub, calendar_id, [], state.event_changes.get(calendar_id, 0))
+            sync_token = query.get("syncToken")
+            if sync_token:
+                sub, token_calendar, changes_seen = state.event_sync_tokens[sync_token]
+                if (sub, token_calendar) != (user.sub, calendar_id):
+                    self.reply_json(410, api_error(410, "fullSyncRequired", FULL_SYNC_REQUIRED))
+                    return None
+                # Every change since the token, deletions included whatever showDeleted says.
+                listing.items = [listed(item, calendar) for item in calendar.values() if item.changed > changes_seen]
+                return listing
+            window = []
+            for name in ("timeMin", "timeMax"):
+                moment = rfc3339(query[name]) if name in query else None
+                if name in query and moment is None:
+                    self.reply_json(400, api_error(400, "badRequest", "Bad Request"))
+                    return None
+                window.append(moment)
+            show_deleted = query.get("showDeleted") == "true"
+            listing.items = [
+                listed(item, calendar)
+                for item in calendar.values()
+                if (
+                    item.resource.get("status") != "cancelled"
+                    or show_deleted
+                    or is_cancelled_occurrence(item.resource, calendar)
+                )
+                and in_window(item.resource, entry["timeZone"], window[0], window[1])
+            ]
+            return listing
 
         @staticmethod
         def _find(user: GoogleUser, calendar_id: str) -> dict[str, Any] | None:
@@ -548,3 +839,84 @@ def calendar_resource(calendar: dict[str, Any]) -> dict[str, Any]:
         resource["description"] = calendar["description"]
     resource["conferenceProperties"] = {"allowedConferenceSolutionTypes": ["hangoutsMeet"]}
     return {"kind": "calendar#calendar", "etag": etag_of(resource), **resource}
+
+
+def html_link(calendar_id: str, event_id: str) -> str:
+    """The event's page in Google Calendar: `eid` is the event id and calendar id, base64url-encoded."""
+    eid = base64.urlsafe_b64encode(f"{event_id} {calendar_id}".encode()).decode().rstrip("=")
+    return f"https://www.google.com/calendar/event?eid={eid}"
+
+
+def occurrence_id(master_id: str, original_start: dict[str, str]) -> str:
+    """Google's id for an exception of a series: the master's id, then the original start (UTC for timed)."""
+    if "date" in original_start:
+        return f"{master_id}_{original_start['date'].replace('-', '')}"
+    moment = datetime.fromisoformat(original_start["dateTime"]).astimezone(UTC)
+    return f"{master_id}_{moment:%Y%m%dT%H%M%SZ}"
+
+
+def shifted(end: dict[str, str], start: dict[str, str], new_start: dict[str, str]) -> dict[str, str]:
+    """`end` moved by as much as `start` moved to `new_start` (an occurrence keeps the series' duration)."""
+    if "date" in start:
+        duration = date.fromisoformat(end["date"]) - date.fromisoformat(start["date"])
+        return {"date": (date.fromisoformat(new_start["date"]) + duration).isoformat()}
+    duration = datetime.fromisoformat(end["dateTime"]) - datetime.fromisoformat(start["dateTime"])
+    moved = datetime.fromisoformat(new_start["dateTime"]) + duration
+    return {**end, "dateTime": moved.isoformat()}
+
+
+def listed(stored: StoredEvent, calendar: dict[str, StoredEvent]) -> dict[str, Any]:
+    """An event as events.list returns it; a deleted one as a tombstone with the fields Google guarantees."""
+    resource = stored.resource
+    if resource.get("status") != "cancelled":
+        return copy.deepcopy(resource)
+    tombstone = {name: resource[name] for name in ("kind", "etag", "id", "status")}
+    if is_cancelled_occurrence(resource, calendar):
+        tombstone.update(
+            recurringEventId=resource["recurringEventId"],
+            originalStartTime=copy.deepcopy(resource["originalStartTime"]),
+        )
+    return tombstone
+
+
+def is_cancelled_occurrence(resource: dict[str, Any], calendar: dict[str, StoredEvent]) -> bool:
+    """A cancelled exception of a live series hides one occurrence; with the series gone it is just deleted."""
+    master = calendar.get(str(resource.get("recurringEventId", "")))
+    return resource.get("status") == "cancelled" and master is not None and master.resource["status"] != "cancelled"
+
+
+def rfc3339(value: str) -> datetime | None:
+    """A timeMin/timeMax value: RFC 3339 with a mandatory offset, as Google requires (None when it is not)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def bounds(resource: dict[str, Any], zone: str) -> tuple[datetime, datetime] | None:
+    """The event's start and end as instants (all-day dates at midnight in the calendar's zone), if readable."""
+    try:
+        start, end = (_instant(resource[name], zone) for name in ("start", "end"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return start, end
+
+
+def _instant(value: dict[str, str], zone: str) -> datetime:
+    if "date" in value:
+        return datetime.combine(date.fromisoformat(value["date"]), datetime.min.time(), ZoneInfo(zone))
+    moment = datetime.fromisoformat(value["dateTime"])
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(value.get("timeZone") or zone))
+
+
+def in_window(resource: dict[str, Any], zone: str, time_min: datetime | None, time_max: datetime | None) -> bool:
+    """timeMin bounds the end, timeMax the start (both exclusive). A series counts from its first occurrence
+    on, as it may repeat for ever (good enough for a fake: Google checks its instances)."""
+    found = bounds(resource, zone)
+    if found is None:
+        return True
+    start, end = found
+    if time_max is not None and start >= time_max:
+        return False
+    return time_min is None or bool(resource.get("recurrence")) or end > time_min

@@ -1,0 +1,522 @@
+"""The one provider-neutral inbound sync (DESIGN §5): the only place events are written from a provider.
+
+`sync_connection` claims the connection with a lease, reads the adapter's pages of changes and applies each
+page in one transaction (a bulk upsert that skips unchanged etags, then removals). The cursor for the next
+run commits with the last page, so a crash anywhere leaves the last committed cursor in place and the next
+run repeats at most the pages after it, which the upsert absorbs: nothing is lost or doubled.
+
+A full listing (no cursor, an expired one, or a provider that can only list) is mark-and-sweep: what the
+listing did not name is deleted, unless that would delete most of the calendar, which is held until
+someone confirms it (vdirsyncer's StorageEmpty guard).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, OuterRef, Q, Subquery
+from django.utils.timezone import now
+
+from audit.models import AuditAction
+from audit.services import record
+from connections.credentials import account_needs_reconnect, account_refresh, credentials_fresh
+from connections.models import CalendarConnection, ProviderAccount, SyncState
+from connections.providers.base import (
+    AuthRevoked,
+    ChangePage,
+    CursorExpired,
+    KnownEvent,
+    ProviderError,
+    RemoteCalendar,
+    TokenRejected,
+)
+from connections.providers.registry import adapter_for
+from connections.providers.retry import backoff_seconds
+from events.mapping import EventRow, Unstorable, event_row
+from events.models import CalendarEvent, EventStatus, EventSyncStatus, SyncOutcome, SyncRun
+
+logger = logging.getLogger(__name__)
+
+# The fields a sync writes; everything else (created_at, local two-way state) is left alone on update.
+SYNCED_FIELDS = (
+    "ical_uid",
+    "title",
+    "description",
+    "location",
+    "start",
+    "end",
+    "all_day",
+    "timezone",
+    "status",
+    "recurrence",
+    "recurrence_end",
+    "master_provider_event_id",
+    "original_start",
+    "metadata",
+    "provider_data",
+    "etag",
+    "deleted_at",
+    "updated_at",
+)
+SWEEP_BATCH = 1000
+MAX_NOTES = 50
+
+
+class LeaseLost(Exception):
+    """Another worker took over this connection (our lease lapsed): stop without writing."""
+
+
+@dataclass
+class SyncResult:
+    outcome: str  # SyncOutcome value, or "skipped" when another worker holds the connection
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    pages: int = 0
+    requests: int = 0
+    full: bool = False
+    held_deletions: int = 0
+    error: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == SyncOutcome.OK
+
+    def note(self, text: str) -> None:
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(text[:300])
+
+
+SKIPPED = "skipped"
+
+
+def sync_connection(*, connection: CalendarConnection, full: bool = False, force_sweep: bool = False) -> SyncResult:
+    """Bring the connection's events in line with the provider. Never runs twice at once for one connection:
+    a second caller gets outcome "skipped" straight away."""
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("sync_connection commits page by page; call it outside a transaction")
+    lease = _claim(connection)
+    if lease is None:
+        return SyncResult(outcome=SKIPPED)
+    connection.refresh_from_db()
+    force_sweep = force_sweep or connection.sweep_confirmed
+    sync_run = SyncRun.objects.create(connection=connection, full=full or not connection.sync_cursor)
+    result = SyncResult(outcome=SyncOutcome.RUNNING, full=sync_run.full)
+    run = _Run(connection, lease, result, force_sweep)
+    try:
+        _sync(run, full=full)
+    except LeaseLost:
+        result.outcome, result.error = SyncOutcome.ERROR, "another worker took over this sync"
+    except ProviderError as exc:
+        result.outcome, result.error = SyncOutcome.ERROR, str(exc) or type(exc).__name__
+        _record_failure(connection, exc)
+        _release(run)
+    except Exception as exc:
+        # Our bug or the database: record it so the person and staff see it, then let the task report it.
+        result.outcome, result.error = SyncOutcome.ERROR, f"internal error ({type(exc).__name__})"
+        _record_failure(connection, exc)
+        _release(run)
+        raise
+    else:
+        _release(run)
+    finally:
+        _finish_run(sync_run, result)
+    return result
+
+
+def connection_sweep_confirm(*, connection: CalendarConnection, actor: object) -> bool:
+    """Let the held deletion go ahead: the next sync lists the calendar again and applies its sweep.
+
+    Returns False when nothing was held (confirmed already, or a later sync settled it)."""
+    with transaction.atomic():
+        changed = CalendarConnection.objects.filter(pk=connection.pk, sync_status=SyncState.HELD).update(
+            sweep_confirmed=True, next_attempt_at=None, updated_at=now()
+        )
+        if not changed:
+            return False
+        record(
+            action=AuditAction.SYNC_SWEEP_CONFIRMED,
+            actor=actor,
+            subject=connection.user,
+            target=connection,
+            metadata={"held_deletions": connection.sweep_held_count or 0},
+        )
+    return True
+
+
+# --- claiming -------------------------------------------------------------------------------------------
+
+
+def _claim(connection: CalendarConnection) -> datetime | None:
+    """Take the connection's lease if it is free or lapsed; returns the lease's expiry, our token for it."""
+    moment = now()
+    # A unique expiry per claim (microseconds and a random offset) lets renewals check it is still ours.
+    lease = moment + timedelta(seconds=settings.SYNC_LEASE_SECONDS, microseconds=uuid.uuid4().int % 1000)
+    claimed = CalendarConnection.objects.filter(
+        Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=moment), pk=connection.pk, is_connected=True
+    ).update(sync_lease_until=lease)
+    return lease if claimed else None
+
+
+def _renew(connection: CalendarConnection, lease: datetime) -> datetime:
+    renewed = now() + timedelta(seconds=settings.SYNC_LEASE_SECONDS, microseconds=lease.microsecond % 1000)
+    if renewed <= lease:
+        renewed = lease + timedelta(microseconds=1)
+    if not CalendarConnection.objects.filter(pk=connection.pk, sync_lease_until=lease).update(sync_lease_until=renewed):
+        raise LeaseLost
+    return renewed
+
+
+def _release(run: _Run) -> None:
+    # Only our own lease: if it lapsed and another worker claimed the connection, theirs stays.
+    CalendarConnection.objects.filter(pk=run.connection.pk, sync_lease_until=run.lease).update(sync_lease_until=None)
+
+
+# --- the run --------------------------------------------------------------------------------------------
+
+
+class _Run:
+    """State of one run: the lease, what a full listing has seen, and the counts."""
+
+    def __init__(self, connection: CalendarConnection, lease: datetime, result: SyncResult, force_sweep: bool):
+        self.connection = connection
+        self.lease = lease
+        self.result = result
+        self.force_sweep = force_sweep
+        self.seen: set[str] = set()
+        self.full = False
+        self.window: tuple[datetime, datetime] | None = None
+
+
+def _sync(run: _Run, *, full: bool) -> None:
+    connection = run.connection
+    account = connection.account
+    adapter = adapter_for(account.provider)
+    if adapter is None:
+        raise ProviderError(f"no adapter for provider {account.provider!r}", permanent=True)
+    cursor = "" if full else connection.sync_cursor
+    credentials = credentials_fresh(account)
+    refreshed = False
+    while True:
+        pages = adapter.changes(credentials, _remote_calendar(connection), cursor, _known(connection))
+        try:
+            _consume(run, pages, cursor)
+            break
+        except CursorExpired as expired:
+            if not cursor:
+                raise ProviderError(f"the provider refused a full listing: {expired}", permanent=True) from expired
+            logger.info("connection %s: %s; listing everything", connection.pk, expired)
+            run.result.note(f"full resync: {expired}")
+            cursor = ""
+        except TokenRejected:
+            # The token lapsed mid-listing: refresh once and list again from the committed cursor.
+            if refreshed or not adapter.uses_oauth:
+                raise
+            credentials = account_refresh(account, rejected_token=credentials.access_token)
+            refreshed = True
+        except AuthRevoked as revoked:
+            account_needs_reconnect(account, reason=str(revoked))
+            raise
+    ProviderAccount.objects.filter(pk=account.pk).update(last_used_at=now())
+
+
+def _consume(run: _Run, pages: Iterator[ChangePage], cursor: str) -> None:
+    run.full, run.seen, run.window = not cursor, set(), None
+    for page in pages:
+        run.full = run.full or page.full_listing
+        run.window = page.window or run.window
+        run.result.pages += 1
+        run.result.requests += page.requests
+        with transaction.atomic():
+            _apply_page(run, page)
+            if page.last:
+                _finish_listing(run, page.cursor)
+            run.lease = _renew(run.connection, run.lease)
+        if page.last:
+            run.result.full = run.full
+            return
+    raise ProviderError("the provider's listing ended without its last page", permanent=False)
+
+
+def _remote_calendar(connection: CalendarConnection) -> RemoteCalendar:
+    return RemoteCalendar(
+        remote_id=connection.remote_id,
+        name=connection.name,
+        color=connection.color,
+        timezone=connection.timezone,
+        is_primary=connection.is_primary,
+        read_only=connection.read_only,
+    )
+
+
+def _known(connection: CalendarConnection):  # type: ignore[no-untyped-def]
+    def known(ids: Sequence[str]) -> Mapping[str, KnownEvent]:
+        if not ids:
+            return {}
+        wanted = list(dict.fromkeys(ids))
+        answer: dict[str, KnownEvent] = {}
+        live = CalendarEvent.objects.filter(connection=connection, deleted_at__isnull=True)
+        for pid, etag, master in live.filter(provider_event_id__in=wanted).values_list(
+            "provider_event_id", "etag", "master_provider_event_id"
+        ):
+            answer[str(pid)] = KnownEvent(etag=etag, master_id=master)
+        # A resource holding only exceptions (an invitation to one occurrence) is known by its exceptions.
+        missing = [pid for pid in wanted if pid not in answer]
+        if missing:
+            for master, etag in live.filter(master_provider_event_id__in=missing).values_list(
+                "master_provider_event_id", "etag"
+            ):
+                answer.setdefault(master, KnownEvent(etag=etag))
+        return answer
+
+    return known
+
+
+# --- one page -------------------------------------------------------------------------------------------
+
+
+def _apply_page(run: _Run, page: ChangePage) -> None:
+    connection, result = run.connection, run.result
+    rows: dict[str, EventRow] = {}
+    for remote in page.events:
+        try:
+            row = event_row(remote)
+        except Unstorable as exc:
+            result.skipped += 1
+            result.note(f"{remote.provider_event_id[:80]}: {exc}")
+            continue
+        for problem in row.problems:
+            result.note(f"{row.provider_event_id[:80]}: {problem}")
+        rows[row.provider_event_id] = row  # a page naming an event twice keeps the later version
+    for item in page.skipped:
+        result.skipped += 1
+        result.note(f"{item.provider_event_id[:80]}: {item.reason}")
+    if run.full:
+        run.seen.update(rows)
+        run.seen.update(page.unchanged)
+        run.seen.update(item.provider_event_id for item in page.skipped)
+    result.unchanged += len(page.unchanged)
+    _upsert(connection, rows, result)
+    _drop_missing_exceptions(connection, page, rows, result)
+    _remove(connection, [pid for pid in page.removed if pid not in rows], result)
+    _link_exceptions(connection, rows)
+
+
+def _upsert(connection: CalendarConnection, rows: dict[str, EventRow], result: SyncResult) -> None:
+    if not rows:
+        return
+    stored = {
+        pid: (etag, deleted_at, sync_status)
+        for pid, etag, deleted_at, sync_status in CalendarEvent.objects.filter(
+            connection=connection, provider_event_id__in=list(rows)
+        ).values_list("provider_event_id", "etag", "deleted_at", "sync_status")
+    }
+    changed: list[CalendarEvent] = []
+    for pid, row in rows.items():
+        previous = stored.get(pid)
+        if previous is not None:
+            etag, deleted_at, sync_status = previous
+            if sync_status != EventSyncStatus.SYNCED:
+                # A change made here waits to be pushed; the two-way sync settles it against this version.
+                result.unchanged += 1
+                continue
+            if etag == row.fields["etag"] and deleted_at is None:
+                result.unchanged += 1
+                continue
+        if previous is None or previous[1] is not None:
+            result.created += 1
+        else:
+            result.updated += 1
+        changed.append(CalendarEvent(connection=connection, provider_event_id=pid, deleted_at=None, **row.fields))
+    if changed:
+        CalendarEvent.objects.bulk_create(
+            changed,
+            update_conflicts=True,
+            unique_fields=["connection", "provider_event_id"],
+            update_fields=list(SYNCED_FIELDS),
+        )
+
+
+def _drop_missing_exceptions(
+    connection: CalendarConnection, page: ChangePage, rows: dict[str, EventRow], result: SyncResult
+) -> None:
+    """Masters that arrive with all their exceptions: stored exceptions the page no longer names are gone."""
+    complete = [remote.provider_event_id for remote in page.events if remote.carries_exceptions]
+    if not complete:
+        return
+    stale = CalendarEvent.objects.filter(
+        connection=connection, master_provider_event_id__in=complete, deleted_at__isnull=True
+    ).exclude(provider_event_id__in=list(rows))
+    result.deleted += stale.update(deleted_at=now(), updated_at=now())
+
+
+def _remove(connection: CalendarConnection, removed: list[str], result: SyncResult) -> None:
+    """Delete removed events. A removed occurrence of a series that lives on becomes a cancelled occurrence
+    (so expanding the series does not bring it back); removing a master removes its exceptions."""
+    if not removed:
+        return
+    moment = now()
+    live = CalendarEvent.objects.filter(connection=connection, deleted_at__isnull=True)
+    gone = set(removed)
+    live_masters = set(
+        live.filter(
+            provider_event_id__in=live.filter(provider_event_id__in=removed)
+            .exclude(master_provider_event_id="")
+            .values("master_provider_event_id")
+        ).values_list("provider_event_id", flat=True)
+    )
+    cancel_under = live_masters - gone
+    if cancel_under:
+        result.deleted += (
+            live.filter(provider_event_id__in=removed, master_provider_event_id__in=cancel_under)
+            .exclude(status=EventStatus.CANCELLED)
+            .update(status=EventStatus.CANCELLED, etag="", updated_at=moment)
+        )
+    result.deleted += (
+        live.filter(Q(provider_event_id__in=removed) | Q(master_provider_event_id__in=removed))
+        .exclude(master_provider_event_id__in=cancel_under)
+        .update(deleted_at=moment, updated_at=moment)
+    )
+
+
+def _link_exceptions(connection: CalendarConnection, rows: dict[str, EventRow]) -> None:
+    """Point exceptions at their masters: those in this page, and those that waited for a master in it."""
+    masters = {row.master_id for row in rows.values() if row.master_id}
+    masters.update(pid for pid, row in rows.items() if row.is_master)
+    if not masters:
+        return
+    master = CalendarEvent.objects.filter(
+        connection=connection, provider_event_id=OuterRef("master_provider_event_id"), deleted_at__isnull=True
+    ).values("pk")[:1]
+    CalendarEvent.objects.filter(connection=connection, master_provider_event_id__in=masters).update(
+        recurring_event=Subquery(master)
+    )
+
+
+# --- the end of a listing -------------------------------------------------------------------------------
+
+
+def _finish_listing(run: _Run, cursor: str) -> None:
+    connection, result = run.connection, run.result
+    if run.full:
+        doomed = _unseen(run)
+        live = _live_synced(connection).count()
+        if _must_hold(len(doomed), live) and not run.force_sweep:
+            _hold(run, len(doomed), live)
+            return
+        _sweep(doomed, result)
+        if run.force_sweep and connection.sync_status == SyncState.HELD:
+            result.note(f"held deletion applied: {len(doomed)} events")
+    CalendarConnection.objects.filter(pk=connection.pk).update(
+        sync_cursor=cursor,
+        sync_status=SyncState.OK,
+        last_synced_at=now(),
+        last_error="",
+        consecutive_failures=0,
+        next_attempt_at=None,
+        sweep_held_count=None,
+        sweep_confirmed=False,
+        updated_at=now(),
+    )
+    result.outcome = SyncOutcome.OK
+
+
+def _live_synced(connection: CalendarConnection):  # type: ignore[no-untyped-def]
+    # Changes made here and not pushed yet have no provider copy to compare with: never swept.
+    return CalendarEvent.objects.filter(
+        connection=connection, deleted_at__isnull=True, provider_event_id__isnull=False, sync_status="synced"
+    )
+
+
+def _unseen(run: _Run) -> list[int]:
+    rows = _live_synced(run.connection)
+    if run.window is not None:
+        # A listing limited to a window says nothing about events outside it.
+        window_start, window_end = run.window
+        rows = rows.filter(start__lt=window_end).filter(
+            Q(recurrence="", end__gt=window_start)
+            | ~Q(recurrence="") & (Q(recurrence_end__isnull=True) | Q(recurrence_end__gt=window_start))
+        )
+    doomed = []
+    for pk, pid in rows.values_list("pk", "provider_event_id").iterator(chunk_size=5000):
+        if pid not in run.seen:
+            doomed.append(pk)
+    return doomed
+
+
+def _must_hold(doomed: int, live: int) -> bool:
+    return doomed > settings.SYNC_SWEEP_HOLD_MIN_EVENTS and doomed > live * settings.SYNC_SWEEP_HOLD_FRACTION
+
+
+def _sweep(doomed: list[int], result: SyncResult) -> None:
+    moment = now()
+    for index in range(0, len(doomed), SWEEP_BATCH):
+        batch = doomed[index : index + SWEEP_BATCH]
+        result.deleted += CalendarEvent.objects.filter(pk__in=batch).update(deleted_at=moment, updated_at=moment)
+
+
+def _hold(run: _Run, doomed: int, live: int) -> None:
+    connection, result = run.connection, run.result
+    result.outcome, result.held_deletions = SyncOutcome.HELD, doomed
+    message = (
+        f"The provider no longer lists {doomed} of this calendar's {live} events. "
+        "They are kept until you confirm that they should be deleted."
+    )
+    result.error = message
+    first_time = (
+        CalendarConnection.objects.filter(pk=connection.pk)
+        .exclude(sync_status=SyncState.HELD, sweep_held_count=doomed)
+        .update(sync_status=SyncState.HELD, sweep_held_count=doomed, last_error=message, updated_at=now())
+    )
+    if first_time:
+        logger.warning("connection %s: holding a sweep of %d of %d events", connection.pk, doomed, live)
+        record(
+            action=AuditAction.SYNC_SWEEP_HELD,
+            subject=connection.user,
+            target=connection,
+            metadata={"held_deletions": doomed, "events": live},
+        )
+
+
+# --- outcomes -------------------------------------------------------------------------------------------
+
+
+def _record_failure(connection: CalendarConnection, exc: Exception) -> None:
+    failures = connection.consecutive_failures + 1
+    if isinstance(exc, AuthRevoked):
+        message, next_attempt = f"Reconnect needed: {exc}", None
+    else:
+        message = str(exc) or type(exc).__name__
+        wait = backoff_seconds(failures, base=settings.SYNC_BACKOFF_BASE_SECONDS, cap=settings.SYNC_BACKOFF_MAX_SECONDS)
+        # Never sooner than half the full backoff, so a jittered zero does not turn into a retry storm.
+        wait = max(wait, min(settings.SYNC_BACKOFF_MAX_SECONDS, settings.SYNC_BACKOFF_BASE_SECONDS * 2**failures) / 2)
+        retry_after = getattr(exc, "retry_after", None)
+        next_attempt = now() + timedelta(seconds=max(wait, retry_after or 0))
+    CalendarConnection.objects.filter(pk=connection.pk).update(
+        sync_status=SyncState.ERROR,
+        last_error=message[:1000],
+        consecutive_failures=F("consecutive_failures") + 1,
+        next_attempt_at=next_attempt,
+        updated_at=now(),
+    )
+    logger.warning("sync of connection %s failed: %s", connection.pk, message)
+
+
+def _finish_run(run: SyncRun, result: SyncResult) -> None:
+    run.finished_at = now()
+    run.outcome = SyncOutcome.ERROR if result.outcome == SyncOutcome.RUNNING else result.outcome
+    run.full = result.full
+    for name in ("created", "updated", "deleted", "unchanged", "skipped", "pages", "requests"):
+        setattr(run, name, getattr(result, name))
+    run.error = result.error[:2000]
+    run.notes = result.notes
+    run.save()

@@ -1,0 +1,55 @@
+"""Shared pieces of the sync tests: connected calendars at the fakes, and "the database equals the provider"."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils.timezone import now
+
+from accounts.models import User
+from connections.models import CalendarConnection, Provider
+from connections.providers.google import SCOPES as GOOGLE_SCOPES
+from events.models import CalendarEvent
+from tests.factories import make_account, make_connection
+from tests.fakes.google import GoogleState
+
+
+def google_calendar(user: User, fake: GoogleState, email: str = "olive@gmail.com") -> CalendarConnection:
+    """A person's Google primary calendar, connected (not yet synced)."""
+    person = fake.add_user(email)
+    tokens = fake.issue_tokens(person.sub, list(GOOGLE_SCOPES))
+    account = make_account(
+        user,
+        Provider.GOOGLE,
+        external_id=person.sub,
+        email=email,
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
+        token_expires_at=now() + timedelta(hours=1),
+    )
+    calendar_id = person.calendars[0]["id"]
+    return make_connection(account, remote_id=calendar_id, name=email, timezone="Europe/Berlin")
+
+
+def google_view(fake: GoogleState, calendar_id: str) -> dict[str, tuple[str, str, str]]:
+    """What Google holds for the calendar, as the sync must store it: id -> (title, status, etag).
+
+    Live events, and cancelled occurrences of live series (they hide that occurrence), as events.list
+    serves them.
+    """
+    return {
+        event_id: (resource.get("summary", ""), resource.get("status", "confirmed"), resource["etag"])
+        for event_id, resource in fake.kept_events(calendar_id).items()
+    }
+
+
+def stored_view(connection: CalendarConnection) -> dict[str, tuple[str, str, str]]:
+    rows = CalendarEvent.objects.filter(connection=connection, deleted_at__isnull=True)
+    view: dict[str, tuple[str, str, str]] = {}
+    for pid, title, status, etag in rows.values_list("provider_event_id", "title", "status", "etag"):
+        if pid is None:
+            continue
+        if pid in view:
+            raise AssertionError(f"{pid} stored twice")
+        view[pid] = (title, status, etag)
+    return view

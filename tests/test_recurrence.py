@@ -1,0 +1,117 @@
+"""Expanding stored series (events.recurrence): wall-clock rules across DST, mixed-zone values, ends."""
+# ruff: noqa: DTZ001 - series expand on naive wall-clock times by design
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from events.recurrence import RecurrenceError, Series, occurrences_between, series_end
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def berlin_series(*lines: str, first: datetime | None = None) -> Series:
+    first = first or datetime(2025, 3, 18, 9, 0, tzinfo=BERLIN)  # a Tuesday, before the March DST change
+    return Series(start=first.astimezone(UTC), duration=timedelta(hours=1), lines=lines, zone=BERLIN)
+
+
+def test_it_keeps_the_wall_clock_time_across_the_dst_change():
+    series = berlin_series("RRULE:FREQ=WEEKLY;COUNT=3")
+    walls = list(occurrences_between(series, datetime(2025, 3, 1), datetime(2025, 4, 30)))
+    assert walls == [datetime(2025, 3, 18, 9), datetime(2025, 3, 25, 9), datetime(2025, 4, 1, 9)]
+    instants = [wall.replace(tzinfo=BERLIN).astimezone(UTC).hour for wall in walls]
+    assert instants == [8, 8, 7]  # 09:00 in Berlin is 08:00 UTC in winter; from 30 March 07:00 UTC
+
+
+def test_it_reads_an_until_in_utc_on_the_series_wall_clock():
+    # 08:00Z on 25 March is 09:00 in Berlin (winter time until the 30th): the 25th is the last occurrence.
+    series = berlin_series("RRULE:FREQ=WEEKLY;UNTIL=20250325T080000Z")
+    walls = list(occurrences_between(series, datetime(2025, 3, 1), datetime(2025, 5, 1)))
+    assert walls == [datetime(2025, 3, 18, 9), datetime(2025, 3, 25, 9)]
+    # Read naively as a Berlin wall-clock time, 08:00 would end the series before the 25th's 09:00.
+    series = berlin_series("RRULE:FREQ=WEEKLY;UNTIL=20250325T075959Z")
+    assert list(occurrences_between(series, datetime(2025, 3, 1), datetime(2025, 5, 1))) == [datetime(2025, 3, 18, 9)]
+
+
+def test_it_ends_a_date_until_at_the_end_of_that_day():
+    series = berlin_series("RRULE:FREQ=DAILY;UNTIL=20250320")
+    assert len(list(occurrences_between(series, datetime(2025, 3, 1), datetime(2025, 4, 1)))) == 3
+
+
+@pytest.mark.parametrize(
+    "exdate",
+    [
+        "EXDATE;TZID=Europe/Berlin:20250325T090000",
+        "EXDATE:20250325T080000Z",  # the same occurrence in UTC (CET, UTC+1, until 30 March)
+        "EXDATE;TZID=America/New_York:20250325T040000",
+        "EXDATE;VALUE=DATE:20250325",
+    ],
+)
+def test_it_removes_an_exdate_written_in_any_zone(exdate):
+    series = berlin_series("RRULE:FREQ=WEEKLY;COUNT=3", exdate)
+    walls = list(occurrences_between(series, datetime(2025, 3, 1), datetime(2025, 4, 30)))
+    assert walls == [datetime(2025, 3, 18, 9), datetime(2025, 4, 1, 9)]
+
+
+def test_it_adds_rdates_and_keeps_dtstart_as_the_first_occurrence():
+    # DTSTART on a Tuesday with a Thursday-only rule: DTSTART still counts (RFC 5545), plus one RDATE.
+    series = berlin_series("RRULE:FREQ=WEEKLY;BYDAY=TH;COUNT=2", "RDATE;TZID=Europe/Berlin:20250329T120000")
+    walls = list(occurrences_between(series, datetime(2025, 3, 1), datetime(2025, 4, 30)))
+    assert walls == [
+        datetime(2025, 3, 18, 9),
+        datetime(2025, 3, 20, 9),
+        datetime(2025, 3, 27, 9),
+        datetime(2025, 3, 29, 12),
+    ]
+
+
+def test_it_expands_all_day_series_on_dates():
+    series = Series(
+        start=datetime(2024, 2, 29, tzinfo=UTC), duration=timedelta(days=1), lines=("RRULE:FREQ=YEARLY;COUNT=5",)
+    )
+    walls = list(occurrences_between(series, datetime(2024, 1, 1), datetime(2034, 1, 1)))
+    # dateutil, like RFC 5545, skips years without 29 February rather than moving the date.
+    assert walls == [datetime(2024, 2, 29), datetime(2028, 2, 29), datetime(2032, 2, 29)]
+
+
+def test_it_finds_occurrences_that_began_before_the_window_and_still_run():
+    series = Series(
+        start=datetime(2025, 1, 6, 22, tzinfo=UTC),
+        duration=timedelta(hours=10),
+        lines=("RRULE:FREQ=WEEKLY",),
+        zone=ZoneInfo("UTC"),
+    )
+    walls = list(occurrences_between(series, datetime(2025, 1, 14), datetime(2025, 1, 15)))
+    assert walls == [datetime(2025, 1, 13, 22)]  # the overnight occurrence reaches into the window
+
+
+def test_the_end_of_a_counted_series_is_the_end_of_its_last_occurrence():
+    series = berlin_series("RRULE:FREQ=WEEKLY;COUNT=3")
+    assert series_end(series) == datetime(2025, 4, 1, 8, tzinfo=UTC)  # 09:00-10:00 CEST on 1 April
+
+
+def test_a_series_without_an_end_has_none():
+    assert series_end(berlin_series("RRULE:FREQ=WEEKLY;BYDAY=TU")) is None
+
+
+def test_a_series_with_more_occurrences_than_we_count_is_treated_as_endless():
+    assert series_end(berlin_series("RRULE:FREQ=MINUTELY;COUNT=100000")) is None
+
+
+@pytest.mark.parametrize("line", ["RRULE:FREQ=SOMETIMES", "EXDATE:tomorrow", "not a content line", "DESCRIPTION:x"])
+def test_unreadable_recurrence_raises_a_recurrence_error(line):
+    with pytest.raises(RecurrenceError):
+        list(occurrences_between(berlin_series(line), datetime(2025, 1, 1), datetime(2026, 1, 1)))
+
+
+def test_new_york_series_across_the_november_change():
+    first = datetime(2025, 10, 27, 9, 30, tzinfo=NEW_YORK)
+    series = Series(
+        start=first.astimezone(UTC), duration=timedelta(minutes=30), lines=("RRULE:FREQ=WEEKLY;COUNT=3",), zone=NEW_YORK
+    )
+    walls = list(occurrences_between(series, datetime(2025, 10, 1), datetime(2025, 12, 1)))
+    assert [wall.replace(tzinfo=NEW_YORK).astimezone(UTC).hour for wall in walls] == [13, 14, 14]
