@@ -496,9 +496,7 @@ def _record_failure(connection: CalendarConnection, exc: Exception) -> None:
         message, next_attempt = f"Reconnect needed: {exc}", None
     else:
         message = str(exc) or type(exc).__name__
-        wait = backoff_seconds(failures, base=settings.SYNC_BACKOFF_BASE_SECONDS, cap=settings.SYNC_BACKOFF_MAX_SECONDS)
-        # Never sooner than half the full backoff, so a jittered zero does not turn into a retry storm.
-        wait = max(wait, min(settings.SYNC_BACKOFF_MAX_SECONDS, settings.SYNC_BACKOFF_BASE_SECONDS * 2**failures) / 2)
+        wait = connection_backoff_seconds(failures)
         retry_after = getattr(exc, "retry_after", None)
         next_attempt = now() + timedelta(seconds=max(wait, retry_after or 0))
     CalendarConnection.objects.filter(pk=connection.pk).update(
@@ -509,6 +507,13 @@ def _record_failure(connection: CalendarConnection, exc: Exception) -> None:
         updated_at=now(),
     )
     logger.warning("sync of connection %s failed: %s", connection.pk, message)
+
+
+def connection_backoff_seconds(failures: int) -> float:
+    """Wait after the n-th failure in a row: base * 2**(n-1), capped, with "equal jitter" (between half and
+    all of it), so failed connections spread out but never come back at once."""
+    full = min(settings.SYNC_BACKOFF_MAX_SECONDS, settings.SYNC_BACKOFF_BASE_SECONDS * 2 ** max(0, failures - 1))
+    return full / 2 + backoff_seconds(0, base=full / 2, cap=full / 2)
 
 
 def _finish_run(run: SyncRun, result: SyncResult) -> None:

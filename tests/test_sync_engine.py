@@ -181,12 +181,32 @@ def test_a_lasting_outage_is_recorded_with_a_backoff(google, calendar, settings)
     assert result.outcome == SyncOutcome.ERROR and "503" in result.error
     assert calendar.sync_status == SyncState.ERROR and "503" in calendar.last_error
     assert calendar.consecutive_failures == 1
-    assert calendar.next_attempt_at > now() + timedelta(seconds=settings.SYNC_BACKOFF_BASE_SECONDS)
+    base = settings.SYNC_BACKOFF_BASE_SECONDS  # the first failure waits between half and all of it
+    assert now() + timedelta(seconds=base / 2 - 5) < calendar.next_attempt_at <= now() + timedelta(seconds=base)
     assert SyncRun.objects.get(connection=calendar).outcome == SyncOutcome.ERROR
     assert calendar.sync_lease_until is None  # released for the next attempt
     # The next success clears the failure.
     assert sync(calendar).outcome == SyncOutcome.OK
     assert (calendar.consecutive_failures, calendar.next_attempt_at, calendar.last_error) == (0, None, "")
+
+
+def test_the_backoff_doubles_with_each_failure_and_is_capped(settings):
+    from events.sync import connection_backoff_seconds
+
+    settings.SYNC_BACKOFF_BASE_SECONDS, settings.SYNC_BACKOFF_MAX_SECONDS = 60, 3600
+    for failures, full in ((1, 60), (2, 120), (4, 480), (7, 3600), (30, 3600)):
+        waits = [connection_backoff_seconds(failures) for _ in range(50)]
+        assert all(full / 2 <= wait <= full for wait in waits), (failures, min(waits), max(waits))
+        assert len(set(waits)) > 1  # jittered
+
+
+def test_a_retry_after_longer_than_the_backoff_is_honoured(google, calendar, settings):
+    settings.PROVIDER_RETRY_MAX_WAIT_SECONDS = 5
+    google.faults.append((429, "7200"))  # too long to wait in a worker: the connection backs off instead
+    result = sync(calendar)
+    assert result.outcome == SyncOutcome.ERROR
+    assert calendar.next_attempt_at >= now() + timedelta(seconds=7190)
+    assert list_requests(google) == 1
 
 
 def test_an_access_token_rejected_mid_sync_is_refreshed_once(google, calendar):

@@ -22,8 +22,11 @@ from connections.providers.base import (
     AuthorizationFailed,
     AuthorizationStart,
     AuthRevoked,
+    ChangePage,
     Credentials,
+    CursorExpired,
     Grant,
+    KnownEvents,
     ProviderAdapter,
     ProviderError,
     RemoteCalendar,
@@ -37,6 +40,8 @@ from connections.providers.values import hex_color_or_blank
 SCOPES = ["Calendars.ReadWrite", "User.Read"]
 # Token endpoint errors that mean this person's grant is gone, not that the service is unwell.
 GRANT_GONE = {"invalid_grant", "interaction_required"}
+# Graph error codes that mean a delta round's state is gone (compared in lower case).
+SYNC_STATE_GONE = {"syncstatenotfound", "syncstateinvalid", "resyncrequired"}
 # Graph's named calendar colours ("auto" means Outlook picks), approximating Outlook's palette.
 NAMED_COLORS = {
     "lightBlue": "#4f9fe0",
@@ -49,6 +54,13 @@ NAMED_COLORS = {
     "lightBrown": "#a97b50",
     "lightRed": "#e5534b",
 }
+
+
+class GraphItemNotFound(ProviderError):
+    """Graph answered 404 for an item (ErrorItemNotFound): it was deleted, or never was."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
 
 
 class MicrosoftAdapter(ProviderAdapter):
@@ -125,6 +137,14 @@ class MicrosoftAdapter(ProviderAdapter):
         select = "id,name,color,hexColor,isDefaultCalendar,canEdit"
         return [_remote_calendar(item) for item in _graph_pages(credentials, "/me/calendars", {"$select": select})]
 
+    def changes(
+        self, credentials: Credentials, calendar: RemoteCalendar, cursor: str, known: KnownEvents
+    ) -> Iterator[ChangePage]:
+        # Imported here: microsoft_events builds on this module's Graph helpers.
+        from connections.providers.microsoft_events import calendar_changes
+
+        return calendar_changes(credentials, calendar, cursor, known)
+
 
 def _application() -> msal.ConfidentialClientApplication:
     """A fresh msal application per operation: its token cache is in memory and must not mix people."""
@@ -173,14 +193,30 @@ def _with_refresh_token(credentials: Credentials, refresh_token: str) -> Credent
     )
 
 
-def _graph_get(credentials: Credentials, path_or_url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
-    url = path_or_url if path_or_url.startswith("https://") else settings.MICROSOFT_GRAPH_BASE.rstrip("/") + path_or_url
-    what = f"Graph {path_or_url.split('?')[0] if path_or_url.startswith('/') else 'next page'}"
+def _graph_get(
+    credentials: Credentials,
+    path_or_url: str,
+    params: dict[str, str] | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    base = settings.MICROSOFT_GRAPH_BASE.rstrip("/")
+    url = path_or_url if path_or_url.startswith("https://") else base + path_or_url
+    # A link Graph handed back names no resource worth logging (its path carries ids, its query tokens).
+    what = f"Graph {path_or_url.split('?')[0] if path_or_url.startswith('/') else 'link'}"
+    # Links Graph hands back (next pages, delta links) are followed only to Graph itself, and only over TLS:
+    # the bearer token goes wherever the URL points.
+    if not url.startswith("https://") or not url.startswith(base + "/"):
+        raise ProviderError(f"{what}: refusing a URL outside the Graph endpoint", permanent=True)
     try:
         response = requests.get(
             url,
             params=params,
-            headers={"Authorization": f"Bearer {credentials.access_token}", "Accept": "application/json"},
+            headers={
+                "Authorization": f"Bearer {credentials.access_token}",
+                "Accept": "application/json",
+                **(headers or {}),
+            },
             timeout=TIMEOUT_SECONDS,
         )
     except requests.RequestException as exc:
@@ -189,7 +225,7 @@ def _graph_get(credentials: Credentials, path_or_url: str, params: dict[str, str
         raise TokenRejected(f"{what}: access token rejected (401)")
     raise_for_transient(response, what)
     if response.status_code != 200:
-        raise ProviderError(f"{what}: {response.status_code}", permanent=True)
+        raise _graph_error(response, what)
     try:
         body = response.json()
     except ValueError:
@@ -197,6 +233,22 @@ def _graph_get(credentials: Credentials, path_or_url: str, params: dict[str, str
     if not isinstance(body, dict):
         raise ProviderError(f"{what}: malformed JSON")
     return body
+
+
+def _graph_error(response: requests.Response, what: str) -> ProviderError:
+    """A permanent failure, told apart where the caller acts on it: a lapsed delta token, a missing item."""
+    try:
+        error = response.json().get("error") or {}
+        code = str(error.get("code", "")) if isinstance(error, dict) else ""
+    except (ValueError, AttributeError):  # not JSON, or JSON that is not an object
+        code = ""
+    # Graph ends a delta round it can no longer continue with 410 Gone (tenant maintenance) or with a
+    # 4xx whose code is syncStateNotFound (the token fell out of its cache): both need a full resync.
+    if response.status_code == 410 or code.lower() in SYNC_STATE_GONE:
+        return CursorExpired(f"{what}: delta token no longer valid ({response.status_code} {code})".rstrip())
+    if response.status_code == 404:
+        return GraphItemNotFound(f"{what}: not found (404 {code})".rstrip())
+    return ProviderError(f"{what}: {response.status_code} {code}".rstrip(), permanent=True)
 
 
 def _graph_pages(credentials: Credentials, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:

@@ -18,8 +18,13 @@ responses; Graph v1.0: user, calendar, paging, throttling, errors):
 - Graph /v1.0/me, /v1.0/me/calendar, /v1.0/me/calendars[/{id}]: Bearer token required (401
   InvalidAuthenticationToken), a Calendars.* permission for calendars (403 ErrorAccessDenied), $top/$skip paging
   with an absolute @odata.nextLink, $select honoured loosely.
+- Graph events (tests/fakes/microsoft_calendar.py models them): /v1.0/me/calendars/{id}/calendarView/delta and
+  /v1.0/me/calendarView/delta (the default calendar) with their $skiptoken/$deltatoken follow-ups, and
+  /v1.0/me/events/{id}. Tests change events "in Outlook" with add_event, add_series, update_event,
+  delete_event, update_occurrence, delete_occurrence, and lapse delta tokens with expire_delta_tokens.
 
-Faults queued in `faults` (status, Retry-After) answer the next request to any endpoint. Revoking sessions
+Faults queued in `faults` (status, Retry-After) answer the next request to any endpoint; `path_faults` (path
+fragment, status, Retry-After) the next request to a matching path. Revoking sessions
 (`revoke_all`) invalidates refresh tokens only: Microsoft documents that issued access tokens stay valid until
 they expire. Stricter than Microsoft on purpose: PKCE with S256 is required (Microsoft requires it only for
 single-page apps), because calsync and msal always send it.
@@ -40,13 +45,23 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from html import escape
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 from tests.fakes.base import FakeHandler, LoggedRequest, b64url, jwt_shaped, s256, with_query
+from tests.fakes.microsoft_calendar import (
+    DEFAULT_DELTA_PAGE,
+    DeltaRound,
+    EventStore,
+    Instance,
+    StoredEvent,
+    occurrence_id,
+    parse_prefer,
+    render_event,
+)
 
 GRAPH = "https://graph.microsoft.com/"
 OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
@@ -168,6 +183,9 @@ class MicrosoftState:
     issued_refresh_tokens: list[str] = field(default_factory=list)  # in the order they were issued
     request_log: list[LoggedRequest] = field(default_factory=list)
     faults: deque[tuple[int, str | None]] = field(default_factory=deque)
+    # (path fragment, status, Retry-After): answers the next request whose path contains the fragment.
+    path_faults: deque[tuple[str, int, str | None]] = field(default_factory=deque)
+    calendar_events: EventStore = field(default_factory=EventStore)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def add_user(self, mail: str, *, display_name: str = "", oid: str | None = None) -> MicrosoftUser:
@@ -258,6 +276,98 @@ class MicrosoftState:
             access = self.access_tokens.get(token)
             return access if access and access.expires_at > time.time() else None
 
+    # Events, changed as if in Outlook ---------------------------------------------------------------------------
+
+    def default_calendar_id(self, oid: str) -> str:
+        return str(next(c["id"] for c in self.users[oid].calendars if c["isDefaultCalendar"]))
+
+    def add_event(
+        self,
+        oid: str,
+        subject: str,
+        start: datetime | date,
+        end: datetime | date,
+        *,
+        time_zone: str = "UTC",
+        calendar_id: str | None = None,
+        recurrence: dict[str, Any] | None = None,
+        description: str = "",
+        location: str = "",
+        **graph_fields: Any,
+    ) -> str:
+        """A new event in `oid`'s calendar (the default one unless named), organized by them; its id.
+
+        Naive times are wall-clock times in `time_zone` (a Windows or IANA name, kept as
+        originalStartTimeZone); aware ones are converted to it; dates make an all-day event. `graph_fields`
+        are Graph properties as they should read (attendees, showAs, isCancelled, onlineMeeting, ...).
+        """
+        with self.lock:
+            user = self.users[oid]
+            fields: dict[str, Any] = {
+                "subject": subject,
+                "description": description,
+                "location": location,
+                "organizer": {"emailAddress": {"name": user.display_name, "address": user.mail}},
+                "isOrganizer": True,
+                **graph_fields,
+            }
+            event = self.calendar_events.add(
+                calendar_id or self.default_calendar_id(oid),
+                start=start,
+                end=end,
+                time_zone=time_zone,
+                recurrence=recurrence,
+                fields=fields,
+            )
+            return event.id
+
+    def add_series(
+        self,
+        oid: str,
+        subject: str,
+        start: datetime | date,
+        end: datetime | date,
+        recurrence: dict[str, Any],
+        **kwargs: Any,
+    ) -> str:
+        """A recurring series: its master's id. `recurrence` is a patternedRecurrence ({pattern, range});
+        range.startDate defaults to the start's date and range.recurrenceTimeZone to the event's zone."""
+        return self.add_event(oid, subject, start, end, recurrence=recurrence, **kwargs)
+
+    def update_event(self, event_id: str, **changes: Any) -> None:
+        """Change an event or a whole series: Graph properties, or start/end/time_zone/recurrence."""
+        with self.lock:
+            self.calendar_events.update(event_id, changes)
+
+    def delete_event(self, event_id: str) -> None:
+        with self.lock:
+            self.calendar_events.delete(event_id)
+
+    def update_occurrence(self, master_id: str, original_start: datetime | date, **changes: Any) -> str:
+        """Turn one occurrence into an exception (new start/end, other properties); its id."""
+        with self.lock:
+            return self.calendar_events.update_occurrence(master_id, original_start, changes)
+
+    def delete_occurrence(self, master_id: str, original_start: datetime | date) -> str:
+        """Delete one occurrence of a series; the id it had."""
+        with self.lock:
+            return self.calendar_events.delete_occurrence(master_id, original_start)
+
+    def occurrence_id(self, master_id: str, original_start: datetime | date) -> str:
+        with self.lock:
+            master = self.calendar_events.events[master_id]
+            return occurrence_id(master_id, self.calendar_events.original_key(master, original_start))
+
+    def occurrences(self, master_id: str, until: date) -> list[tuple[datetime, datetime, datetime]]:
+        """(original start in UTC, start, end) of a series' live occurrences up to `until`."""
+        with self.lock:
+            return list(self.calendar_events.events[master_id].occurrences(until))
+
+    def expire_delta_tokens(self) -> None:
+        """Every skip and delta token lapses, as when Outlook's delta token cache drops them."""
+        with self.lock:
+            self.calendar_events.expire_delta_tokens()
+
     def _access_token(self, user: MicrosoftUser, scopes: tuple[str, ...], base: str, now: int) -> str:
         claims = {
             "aud": GRAPH.rstrip("/"),
@@ -319,6 +429,10 @@ def handler_for(state: MicrosoftState) -> type[BaseHTTPRequestHandler]:
                 state.request_log.append((method, route, self.query()))
                 if state.faults:
                     return self._fault(tenant, *state.faults.popleft())
+                for fault in list(state.path_faults):
+                    if fault[0] in route:
+                        state.path_faults.remove(fault)
+                        return self._fault(tenant, fault[1], fault[2])
                 if tenant == "v1.0" and method == "GET":
                     return self._graph(rest)
                 if tenant not in (*MULTI_TENANT, state.tenant_id):
@@ -549,6 +663,23 @@ def handler_for(state: MicrosoftState) -> type[BaseHTTPRequestHandler]:
                         403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
                     )
                 return self.reply_json(200, self._me(user))
+            lowered = path.lower()
+            if lowered == "me/calendarview/delta" or (
+                lowered.startswith("me/calendars/") and lowered.endswith("/calendarview/delta")
+            ):
+                if not CALENDAR_PERMISSIONS & granted:
+                    return self._graph_error(
+                        403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+                    )
+                default = lowered == "me/calendarview/delta"
+                calendar_id = None if default else unquote(path[len("me/calendars/") : -len("/calendarView/delta")])
+                return self._calendar_view_delta(user, calendar_id)
+            if lowered.startswith("me/events/"):
+                if not CALENDAR_PERMISSIONS & granted:
+                    return self._graph_error(
+                        403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+                    )
+                return self._event(user, unquote(path[len("me/events/") :]))
             if path in ("me/calendars", "me/calendar") or path.startswith("me/calendars/"):
                 if not CALENDAR_PERMISSIONS & granted:
                     return self._graph_error(
@@ -600,6 +731,73 @@ def handler_for(state: MicrosoftState) -> type[BaseHTTPRequestHandler]:
             body["value"] = [select(calendar, query) for calendar in user.calendars[skip : skip + page_size]]
             self.reply_json(200, body)
 
+        def _calendar_view_delta(self, user: MicrosoftUser, calendar_id: str | None) -> None:
+            calendar = next(
+                (
+                    c
+                    for c in user.calendars
+                    if c["id"] == calendar_id or (calendar_id is None and c["isDefaultCalendar"])
+                ),
+                None,
+            )
+            if calendar is None:
+                return self._graph_error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+            store = state.calendar_events
+            query = {key.lower(): value for key, value in self.query().items()}
+            prefs = parse_prefer(self.headers.get_all("Prefer") or [])
+            delta_round: DeltaRound
+            if "$skiptoken" in query or "$deltatoken" in query:
+                resumed = store.rounds.get(query.get("$skiptoken", ""))
+                previous = store.delta_states.get(query.get("$deltatoken", ""))
+                if resumed is not None and resumed[0].next_state.calendar_id == calendar["id"]:
+                    delta_round, offset = resumed
+                elif previous is not None and previous.calendar_id == calendar["id"]:
+                    delta_round, offset = store.continue_round(previous), 0
+                else:
+                    return self._graph_error(
+                        410, "syncStateNotFound", "The sync state generation is not found. Please do a full sync."
+                    )
+            else:
+                try:
+                    window = (_query_instant(query["startdatetime"]), _query_instant(query["enddatetime"]))
+                except (KeyError, ValueError):
+                    return self._graph_error(
+                        400,
+                        "ErrorInvalidParameter",
+                        "This request requires a time window specified by the query string parameters "
+                        "StartDateTime and EndDateTime.",
+                    )
+                delta_round, offset = store.start_round(calendar["id"], window), 0
+            size = min(prefs.max_page_size or DEFAULT_DELTA_PAGE, state.page_size or DEFAULT_DELTA_PAGE * 1000)
+            entries, skip_token, delta_token = store.page(delta_round, offset, size)
+            if calendar_id is None:
+                link = f"{self.base}/v1.0/me/calendarView/delta"
+            else:
+                link = f"{self.base}/v1.0/me/calendars/{quote(calendar['id'], safe='')}/calendarView/delta"
+            body: dict[str, Any] = {"@odata.context": f"{self.base}/v1.0/$metadata#Collection(event)"}
+            if skip_token:
+                body["@odata.nextLink"] = f"{link}?$skiptoken={skip_token}"
+            else:
+                body["@odata.deltaLink"] = f"{link}?$deltatoken={delta_token}"
+            body["value"] = [
+                render_event(item, prefs, sparse=True)
+                if item is not None
+                else {"@odata.type": "#microsoft.graph.event", "id": key, "@removed": {"reason": "deleted"}}
+                for key, item in entries
+            ]
+            headers = {"Preference-Applied": ", ".join(prefs.applied)} if prefs.applied else None
+            self.reply_json(200, body, headers)
+
+        def _event(self, user: MicrosoftUser, item_id: str) -> None:
+            found: Instance | StoredEvent | None = state.calendar_events.instance(item_id)
+            owner_event = found.event if isinstance(found, Instance) else found
+            if found is None or owner_event is None or owner_event.calendar_id not in {c["id"] for c in user.calendars}:
+                return self._graph_error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+            prefs = parse_prefer(self.headers.get_all("Prefer") or [])
+            context = f"{self.base}/v1.0/$metadata#users('{user.oid}')/events/$entity"
+            headers = {"Preference-Applied": ", ".join(prefs.applied)} if prefs.applied else None
+            self.reply_json(200, {"@odata.context": context, **render_event(found, prefs)}, headers)
+
         def _graph_error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
             self.reply_json(status, graph_error(code, message, self.headers.get("client-request-id")), headers)
 
@@ -613,6 +811,12 @@ def auto_post_form(action: str, params: dict[str, str]) -> str:
         f'<html><body onload="document.forms[0].submit()"><form method="POST" action="{escape(action)}">'
         f'{fields}<noscript><input type="submit" value="Continue"></noscript></form></body></html>'
     )
+
+
+def _query_instant(value: str) -> datetime:
+    """startDateTime/endDateTime: ISO 8601, UTC unless it names an offset."""
+    moment = datetime.fromisoformat(value.strip())
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def select(resource: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
