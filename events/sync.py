@@ -304,6 +304,14 @@ def _apply_page(run: _Run, page: ChangePage) -> None:
         run.seen.update(rows)
         run.seen.update(page.unchanged)
         run.seen.update(item.provider_event_id for item in page.skipped)
+        # An unchanged resource vouches for the exceptions stored with it (a CalDAV resource holds them all).
+        if page.unchanged:
+            run.seen.update(
+                str(pid)
+                for pid in CalendarEvent.objects.filter(
+                    connection=connection, master_provider_event_id__in=page.unchanged, deleted_at__isnull=True
+                ).values_list("provider_event_id", flat=True)
+            )
     result.unchanged += len(page.unchanged)
     _upsert(connection, rows, result)
     _drop_missing_exceptions(connection, page, rows, result)

@@ -125,7 +125,8 @@ class ChangePage:
 
     events: list[RemoteEvent] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    # Ids present at the provider whose stored copy is current (not fetched again): seen, not changed.
+    # Ids present at the provider whose stored copy is current (not fetched again): seen, not changed, and
+    # so are the exceptions stored under them as their master.
     unchanged: list[str] = field(default_factory=list)
     skipped: list[SkippedItem] = field(default_factory=list)
     last: bool = False
