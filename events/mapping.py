@@ -47,6 +47,8 @@ class EventRow:
 def event_row(remote: RemoteEvent) -> EventRow:
     if not remote.provider_event_id or len(remote.provider_event_id) > MAX_ID_LENGTH:
         raise Unstorable("the event's id is empty or too long")
+    if clean_text(remote.provider_event_id) != remote.provider_event_id:
+        raise Unstorable("the event's id is not valid text")
     problems = list(remote.problems)
     all_day = _is_date(remote.start)
     if all_day:
@@ -100,8 +102,15 @@ def content_tag(fields: dict[str, Any]) -> str:
 
 
 def clean_text(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; a hostile or broken body must not fail the page's insert.
-    return value.replace("\x00", "") if "\x00" in value else value
+    # PostgreSQL text cannot hold NUL, and a lone surrogate (which JSON's \ud800 decodes to) cannot be
+    # encoded at all: a hostile or broken body must not fail the page's insert.
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
 
 
 def clean_json(value: Any) -> Any:

@@ -65,6 +65,8 @@ def occurrences_in_window(
     found: list[Occurrence] = []
     for row in rows:
         if row.recurrence:
+            if row.status == EventStatus.CANCELLED:  # a cancelled series has no occurrences
+                continue
             found.extend(_expand(row, replaced.get(row.pk, set()), start, end, zone))
         elif row.status != EventStatus.CANCELLED:
             found.append(_single(row, zone))

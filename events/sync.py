@@ -38,7 +38,7 @@ from connections.providers.base import (
 )
 from connections.providers.registry import adapter_for
 from connections.providers.retry import backoff_seconds
-from events.mapping import EventRow, Unstorable, event_row
+from events.mapping import EventRow, Unstorable, clean_text, event_row
 from events.models import CalendarEvent, EventStatus, EventSyncStatus, SyncOutcome, SyncRun
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class SyncResult:
 
     def note(self, text: str) -> None:
         if len(self.notes) < MAX_NOTES:
-            self.notes.append(text[:300])
+            self.notes.append(clean_text(text[:300]))
 
 
 SKIPPED = "skipped"
@@ -108,10 +108,13 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
     if lease is None:
         return SyncResult(outcome=SKIPPED)
     connection.refresh_from_db()
-    force_sweep = force_sweep or connection.sweep_confirmed
+    # A held or confirmed sweep is settled only by a full listing: an incremental run must not clear it.
+    full = full or connection.sync_status == SyncState.HELD or connection.sweep_confirmed
     sync_run = SyncRun.objects.create(connection=connection, full=full or not connection.sync_cursor)
     result = SyncResult(outcome=SyncOutcome.RUNNING, full=sync_run.full)
     run = _Run(connection, lease, result, force_sweep)
+    # Confirmed by a person: up to the number they saw, not whatever a later listing would delete.
+    run.confirmed_deletions = connection.sweep_held_count if connection.sweep_confirmed else None
     try:
         _sync(run, full=full)
     except LeaseLost:
@@ -195,6 +198,7 @@ class _Run:
         self.seen: set[str] = set()
         self.full = False
         self.window: tuple[datetime, datetime] | None = None
+        self.confirmed_deletions: int | None = None
 
 
 def _sync(run: _Run, *, full: bool) -> None:
@@ -416,13 +420,13 @@ def _link_exceptions(connection: CalendarConnection, rows: dict[str, EventRow]) 
 def _finish_listing(run: _Run, cursor: str) -> None:
     connection, result = run.connection, run.result
     if run.full:
-        doomed = _unseen(run)
-        live = _live_synced(connection).count()
-        if _must_hold(len(doomed), live) and not run.force_sweep:
+        doomed, live = _unseen(run)
+        allowed = run.force_sweep or (run.confirmed_deletions is not None and len(doomed) <= run.confirmed_deletions)
+        if _must_hold(len(doomed), live) and not allowed:
             _hold(run, len(doomed), live)
             return
         _sweep(doomed, result)
-        if run.force_sweep and connection.sync_status == SyncState.HELD:
+        if allowed and connection.sync_status == SyncState.HELD:
             result.note(f"held deletion applied: {len(doomed)} events")
     CalendarConnection.objects.filter(pk=connection.pk).update(
         sync_cursor=cursor,
@@ -445,7 +449,8 @@ def _live_synced(connection: CalendarConnection):  # type: ignore[no-untyped-def
     )
 
 
-def _unseen(run: _Run) -> list[int]:
+def _unseen(run: _Run) -> tuple[list[int], int]:
+    """Rows the full listing did not name (their ids), and how many rows the listing covered."""
     rows = _live_synced(run.connection)
     if run.window is not None:
         # A listing limited to a window says nothing about events outside it.
@@ -454,11 +459,12 @@ def _unseen(run: _Run) -> list[int]:
             Q(recurrence="", end__gt=window_start)
             | ~Q(recurrence="") & (Q(recurrence_end__isnull=True) | Q(recurrence_end__gt=window_start))
         )
-    doomed = []
+    doomed, covered = [], 0
     for pk, pid in rows.values_list("pk", "provider_event_id").iterator(chunk_size=5000):
+        covered += 1
         if pid not in run.seen:
             doomed.append(pk)
-    return doomed
+    return doomed, covered
 
 
 def _must_hold(doomed: int, live: int) -> bool:

@@ -125,3 +125,13 @@ def owner_client(owner):
     client = Client()
     client.login(email=owner.email, password=PASSWORD)
     return client
+
+
+@pytest.fixture
+def planner_prefers_indexes(db):
+    # The tables are tiny in tests; without this the planner rightly picks sequential scans.
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+    yield
+    with connections["default"].cursor() as cursor:
+        cursor.execute("RESET enable_seqscan")

@@ -35,10 +35,14 @@ def google_view(fake: GoogleState, calendar_id: str) -> dict[str, tuple[str, str
     """What Google holds for the calendar, as the sync must store it: id -> (title, status, etag).
 
     Live events, and cancelled occurrences of live series (they hide that occurrence), as events.list
-    serves them.
+    serves them. Titles lose NUL characters, which PostgreSQL cannot store (the sync drops them).
     """
     return {
-        event_id: (resource.get("summary", ""), resource.get("status", "confirmed"), resource["etag"])
+        event_id: (
+            resource.get("summary", "").replace("\x00", ""),
+            resource.get("status", "confirmed"),
+            resource["etag"],
+        )
         for event_id, resource in fake.kept_events(calendar_id).items()
     }
 

@@ -129,6 +129,11 @@ def test_a_cancelled_occurrence_is_absent(calendar):
     assert [o.start.day for o in week(calendar)] == [24, 25, 27, 28, 31]
 
 
+def test_a_cancelled_series_has_no_occurrences(calendar):
+    weekly_standup(calendar, status="cancelled")
+    assert week(calendar) == []
+
+
 def test_an_exdate_in_another_zone_removes_the_occurrence(calendar):
     weekly_standup(calendar, recurrence=("RRULE:FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR", "EXDATE:20250331T070000Z"))
     assert [o.start.day for o in week(calendar)] == [24, 25, 26, 27, 28]
@@ -269,15 +274,6 @@ def test_the_query_count_is_the_same_for_one_and_for_fifteen_calendars(owner):
         return len(queries)
 
     assert count_for(1) == count_for(15) == 2
-
-
-@pytest.fixture
-def planner_prefers_indexes(db):
-    with db_connection.cursor() as cursor:
-        cursor.execute("SET enable_seqscan = off")
-    yield
-    with db_connection.cursor() as cursor:
-        cursor.execute("RESET enable_seqscan")
 
 
 def index_conditions(plan: str) -> list[tuple[str, str]]:

@@ -31,16 +31,6 @@ def test_the_seed_index_names_are_in_pg_indexes(db):
 
 
 @pytest.fixture
-def planner_prefers_indexes(db):
-    # The tables are tiny in tests; without this the planner rightly picks sequential scans.
-    with connection.cursor() as cursor:
-        cursor.execute("SET enable_seqscan = off")
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("RESET enable_seqscan")
-
-
-@pytest.fixture
 def calendar(owner):
     connection_ = make_connection(make_account(owner))
     make_event(connection_)

@@ -148,6 +148,40 @@ def test_a_sweep_that_would_delete_most_of_a_calendar_is_held_until_confirmed(go
     assert AuditLog.objects.filter(action=AuditAction.SYNC_SWEEP_CONFIRMED).count() == 1
 
 
+def test_a_confirmed_deletion_deletes_no_more_than_was_confirmed(google, calendar, owner_client):
+    events = [put(google, calendar, f"Event {n}", day=1 + n % 28) for n in range(30)]
+    sync(calendar)
+    for event in events[:25]:
+        del google.events[calendar.remote_id][event["id"]]
+    google.expire_sync_tokens()
+    assert sync(calendar).outcome == SyncOutcome.HELD
+    owner_client.post(reverse("connections_calendar_confirm_deletion", args=[calendar.pk]))
+    for event in events[25:29]:  # meanwhile the provider loses more: that was not what the person saw
+        del google.events[calendar.remote_id][event["id"]]
+    result = sync(calendar)
+    assert (result.outcome, result.held_deletions) == (SyncOutcome.HELD, 29)
+    assert len(stored_view(calendar)) == 30
+
+
+def test_an_incremental_sync_does_not_settle_a_held_deletion(google, calendar):
+    events = [put(google, calendar, f"Event {n}", day=1 + n % 28) for n in range(30)]
+    sync(calendar)
+    for event in events[:25]:
+        del google.events[calendar.remote_id][event["id"]]
+    assert sync(calendar, full=True).outcome == SyncOutcome.HELD  # the sync token is still valid
+    result = sync(calendar)  # a routine run lists everything again rather than clearing the hold
+    assert (result.outcome, result.full) == (SyncOutcome.HELD, True)
+    assert calendar.sync_status == SyncState.HELD
+
+
+def test_an_event_with_a_broken_character_is_stored_without_it(google, calendar):
+    put(google, calendar, "Broken \ud800 title")
+    put(google, calendar, "Fine")
+    result = sync(calendar)
+    assert result.outcome == SyncOutcome.OK
+    assert sorted(title for title, _, _ in stored_view(calendar).values()) == ["Broken ? title", "Fine"]
+
+
 def test_force_sweep_applies_a_held_deletion(google, calendar):
     events = [put(google, calendar, f"Event {n}", day=1 + n % 28) for n in range(30)]
     sync(calendar)

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Jitter spreads retries of many workers; it is not a secret.
-_jitter = random.Random()  # noqa: S311
+_jitter = random.Random()  # noqa: S311  # nosec B311
 
 
 def backoff_seconds(attempt: int, *, base: float, cap: float) -> float:
