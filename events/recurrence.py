@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrule, rruleset, rrulestr
@@ -160,7 +160,3 @@ def _on_wall_clock(raw: str, value_zone: tzinfo | None, zone: tzinfo | None, dts
     if source_zone is None or zone is None:
         return moment  # floating, or a series with no zone: compare wall clocks
     return moment.replace(tzinfo=source_zone).astimezone(zone).replace(tzinfo=None)
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time())

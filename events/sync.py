@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils.timezone import now
 
 from audit.models import AuditAction
@@ -32,6 +32,7 @@ from connections.providers.base import (
     ChangePage,
     CursorExpired,
     KnownEvent,
+    KnownEvents,
     ProviderError,
     RemoteCalendar,
     TokenRejected,
@@ -86,10 +87,6 @@ class SyncResult:
     held_deletions: int = 0
     error: str = ""
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == SyncOutcome.OK
 
     def note(self, text: str) -> None:
         if len(self.notes) < MAX_NOTES:
@@ -262,7 +259,7 @@ def _remote_calendar(connection: CalendarConnection) -> RemoteCalendar:
     )
 
 
-def _known(connection: CalendarConnection):  # type: ignore[no-untyped-def]
+def _known(connection: CalendarConnection) -> KnownEvents:
     def known(ids: Sequence[str]) -> Mapping[str, KnownEvent]:
         if not ids:
             return {}
@@ -442,7 +439,7 @@ def _finish_listing(run: _Run, cursor: str) -> None:
     result.outcome = SyncOutcome.OK
 
 
-def _live_synced(connection: CalendarConnection):  # type: ignore[no-untyped-def]
+def _live_synced(connection: CalendarConnection) -> QuerySet[CalendarEvent]:
     # Changes made here and not pushed yet have no provider copy to compare with: never swept.
     return CalendarEvent.objects.filter(
         connection=connection, deleted_at__isnull=True, provider_event_id__isnull=False, sync_status="synced"
