@@ -13,15 +13,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import MAXYEAR, UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dateutil.rrule import rrule, rruleset, rrulestr
+from dateutil.rrule import DAILY, HOURLY, MONTHLY, WEEKLY, YEARLY, rrule, rruleset, rrulestr, weekday
 from icalendar.parser import Contentline
 
-# A series with more occurrences than this is treated as never ending when its end is computed: the end
-# only narrows which masters a window query reads, so "never" is a safe answer.
+# A series with more occurrences than this, or one still running this many years after it began, is treated
+# as never ending when its end is computed: the end only narrows which masters a window query reads, so
+# "never" is a safe answer, and both bounds keep a sparse rule from being walked to the year 9999.
 MAX_OCCURRENCES_FOR_END = 5000
+MAX_YEARS_FOR_END = 200
+
+# The most days one period of each frequency can hold: a BYSETPOS beyond that never picks anything.
+_DAYS_PER_PERIOD = {YEARLY: 366, MONTHLY: 31, WEEKLY: 7, DAILY: 1}
+
+# The Gregorian calendar repeats every 400 years, weekdays included (146,097 days = 20,871 weeks = 4,800
+# months), so a rule started 400·n years later walks the same days in the same periods.
+CALENDAR_CYCLE_YEARS = 400
 
 _UNTIL = re.compile(r"UNTIL=([0-9]{8}(?:T[0-9]{6}Z?)?)", re.IGNORECASE)
 
@@ -72,11 +81,13 @@ def ruleset(series: Series) -> rruleset:
         except ValueError as exc:
             raise RecurrenceError(f"unreadable recurrence line {line[:80]!r}") from exc
         name = name.upper()
-        if name == "RRULE":
-            rules.rrule(_rule(value, dtstart, series.zone))
-            has_rule = True
-        elif name == "EXRULE":
-            rules.exrule(_rule(value, dtstart, series.zone))
+        if name in ("RRULE", "EXRULE"):
+            rule = _rule(value, dtstart, series.zone)
+            # A rule that never matches a day (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30) contributes nothing, but
+            # dateutil would search to the year 9999 for it on every expansion: leave it out.
+            if not never_occurs(rule):
+                (rules.rrule if name == "RRULE" else rules.exrule)(rule)
+            has_rule = has_rule or name == "RRULE"
         elif name in ("EXDATE", "RDATE"):
             for moment in _values(value, params, series.zone, dtstart):
                 (rules.exdate if name == "EXDATE" else rules.rdate)(moment)
@@ -97,15 +108,48 @@ def occurrences_between(series: Series, start: datetime, end: datetime) -> Itera
 
 def series_end(series: Series) -> datetime | None:
     """The instant the last occurrence ends (aware UTC; naive-as-UTC for all-day/floating), or None if never."""
+    if any(_unbounded(line) for line in series.lines):
+        return None
     rules = ruleset(series)
+    horizon = _years_later(series.wall_start, MAX_YEARS_FOR_END)
     last: datetime | None = None
     for index, moment in enumerate(rules):
-        if index >= MAX_OCCURRENCES_FOR_END:
+        if index >= MAX_OCCURRENCES_FOR_END or moment > horizon:
             return None
         last = moment
     if last is None:
         return None
     return as_stored(last + series.duration, series.zone)
+
+
+def never_occurs(rule: rrule) -> bool:
+    """True if the rule yields no occurrence in the first 400 years of its pattern.
+
+    Checked on a copy started near the year 9999 (same calendar, same period alignment), so dateutil's search
+    for a first match ends there instead of walking ~8,000 years. A cheap probe on days alone (yearly or
+    monthly periods, interval 1) settles the common case; the full rule is probed only when a day matches,
+    to catch a BYSETPOS or INTERVAL that never lands on one.
+    """
+    if _setpos_out_of_reach(rule):
+        return True
+    start = _late_start(rule._dtstart)  # dateutil keeps the start only here
+    if start is None:
+        return False  # a series this late ends at the year 9999 within a few centuries anyway
+    unbounded: dict[str, object] = {"dtstart": start, "count": None, "until": None}
+    freq = rule._freq
+    days = rule.replace(
+        **unbounded,
+        freq=freq if freq in (YEARLY, MONTHLY) else YEARLY,
+        interval=1,
+        bysetpos=None,
+        byhour=start.hour,
+        byminute=start.minute,
+        bysecond=start.second,
+        byweekday=_weekdays_for(rule, freq),
+    )
+    if _first(days) is None:
+        return True
+    return _first(rule.replace(**unbounded)) is None
 
 
 def as_stored(wall: datetime, zone: tzinfo | None) -> datetime:
@@ -115,7 +159,50 @@ def as_stored(wall: datetime, zone: tzinfo | None) -> datetime:
     return wall.replace(tzinfo=zone).astimezone(UTC)
 
 
+def _unbounded(line: str) -> bool:
+    """An RRULE line with neither COUNT nor UNTIL: its series never ends."""
+    upper = line.upper()
+    return upper.startswith("RRULE") and "COUNT=" not in upper and "UNTIL=" not in upper
+
+
+def _years_later(moment: datetime, years: int) -> datetime:
+    return moment.replace(year=min(moment.year + years, MAXYEAR), month=1, day=1)
+
+
+def _late_start(start: datetime) -> datetime | None:
+    """`start` moved on by whole 400-year cycles to between 400 and 800 years before the year 9999."""
+    latest = MAXYEAR - CALENDAR_CYCLE_YEARS
+    cycles = (latest - start.year) // CALENDAR_CYCLE_YEARS
+    if cycles <= 0:
+        return None
+    return start.replace(year=start.year + cycles * CALENDAR_CYCLE_YEARS)
+
+
+def _setpos_out_of_reach(rule: rrule) -> bool:
+    positions = rule._bysetpos  # dateutil keeps the parsed parts only here
+    if not positions:
+        return False
+    most = _DAYS_PER_PERIOD.get(rule._freq, 1) * len(rule._timeset or ())
+    return min(abs(position) for position in positions) > most
+
+
+def _weekdays_for(rule: rrule, freq: int) -> tuple[weekday, ...] | None:
+    """BYDAY for the day probe: "the 2nd Monday" keeps its meaning under yearly and monthly periods only."""
+    given = rule._original_rule.get("byweekday")  # the rule as written, without defaults
+    if not given:
+        return None
+    if freq in (YEARLY, MONTHLY):
+        return tuple(given)
+    return tuple(weekday(day.weekday) for day in given)
+
+
+def _first(rule: rrule) -> datetime | None:
+    return next(iter(rule), None)
+
+
 def _rule(value: str, dtstart: datetime, zone: tzinfo | None) -> rrule:
+    if "BYEASTER" in value.upper():
+        raise RecurrenceError("BYEASTER is not part of iCalendar")
     value = _UNTIL.sub(lambda match: "UNTIL=" + _until_on_wall_clock(match.group(1), zone), value)
     try:
         parsed = rrulestr(value, dtstart=dtstart, ignoretz=True)
@@ -123,6 +210,12 @@ def _rule(value: str, dtstart: datetime, zone: tzinfo | None) -> rrule:
         raise RecurrenceError(f"unreadable RRULE {value[:80]!r}") from exc
     if not isinstance(parsed, rrule):  # pragma: no cover - a bare RRULE value always parses to one rule
         raise RecurrenceError(f"unexpected RRULE {value[:80]!r}")
+    # No calendar offers series more frequent than hourly, and a BYSETPOS over one-hour periods can only
+    # pick the one hour or none: expanding either is all cost and no calendar.
+    if parsed._freq > HOURLY:  # dateutil keeps the frequency only here
+        raise RecurrenceError("a series that repeats more often than hourly")
+    if parsed._freq == HOURLY and parsed._bysetpos:
+        raise RecurrenceError("BYSETPOS on an hourly series")
     return parsed
 
 

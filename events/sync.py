@@ -358,13 +358,16 @@ def _upsert(connection: CalendarConnection, rows: dict[str, EventRow], result: S
 def _drop_missing_exceptions(
     connection: CalendarConnection, page: ChangePage, rows: dict[str, EventRow], result: SyncResult
 ) -> None:
-    """Masters that arrive with all their exceptions: stored exceptions the page no longer names are gone."""
-    complete = [remote.provider_event_id for remote in page.events if remote.carries_exceptions]
-    if not complete:
+    """Series the page carries whole: their stored events (exceptions, or a master that became overrides
+    alone) that the page no longer names are gone."""
+    if not page.complete_series:
         return
-    stale = CalendarEvent.objects.filter(
-        connection=connection, master_provider_event_id__in=complete, deleted_at__isnull=True
-    ).exclude(provider_event_id__in=list(rows))
+    series = page.complete_series
+    stale = (
+        _live_synced(connection)
+        .filter(Q(master_provider_event_id__in=series) | Q(provider_event_id__in=series))
+        .exclude(provider_event_id__in=list(rows))
+    )
     result.deleted += stale.update(deleted_at=now(), updated_at=now())
 
 

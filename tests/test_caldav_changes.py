@@ -399,7 +399,7 @@ def test_it_reads_a_series_with_a_moved_and_a_cancelled_occurrence(account):
     events = {event.provider_event_id: event for event in page.events}
     assert set(events) == {href, f"{href}#20260113T080000Z", f"{href}#20260120T080000Z"}
     master = events[href]
-    assert master.carries_exceptions
+    assert page.complete_series == [href]  # the resource holds the whole series
     assert master.recurrence == (
         "RRULE:FREQ=WEEKLY;COUNT=6;BYDAY=TU",
         "EXDATE;TZID=Europe/Berlin:20260127T090000",
@@ -411,6 +411,62 @@ def test_it_reads_a_series_with_a_moved_and_a_cancelled_occurrence(account):
     cancelled = events[f"{href}#20260120T080000Z"]
     assert (cancelled.master_id, cancelled.status) == (href, "cancelled")
     assert {event.etag for event in page.events} == {master.etag}
+
+
+def invitation(*days: int) -> str:
+    """Overrides alone, no master: what iCloud and Google serve when only some occurrences are shared."""
+    overrides = "".join(
+        "BEGIN:VEVENT\r\nUID:their-series\r\nDTSTAMP:20260105T080000Z\r\n"
+        f"RECURRENCE-ID:202601{day:02d}T080000Z\r\nDTSTART:202601{day:02d}T120000Z\r\n"
+        f"DTEND:202601{day:02d}T130000Z\r\nSUMMARY:Their review\r\nEND:VEVENT\r\n"
+        for day in days
+    )
+    return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calsync tests//EN\r\n{overrides}END:VCALENDAR\r\n"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resource_of_overrides_alone_is_kept_whole_by_the_sync(account, proxy, owner):
+    from connections.models import Provider
+    from events.models import CalendarEvent
+    from events.sync import sync_connection
+    from tests.factories import make_account, make_connection
+
+    credentials = account.credentials
+    connection = make_connection(
+        make_account(
+            owner,
+            Provider.CALDAV,
+            external_id=f"{credentials.server_url}{account.username}/",
+            server_url=credentials.server_url,
+            username=account.username,
+            password=account.password,
+        ),
+        remote_id=account.calendar.remote_id,
+        name="Work",
+    )
+
+    def stored() -> list[str]:
+        rows = CalendarEvent.objects.filter(connection=connection, deleted_at__isnull=True)
+        return sorted(rows.values_list("provider_event_id", flat=True))
+
+    # Radicale refuses a resource without a master, so it holds a full series and the proxy serves what a
+    # server holding an invitation to single occurrences would.
+    href = account.put("invite.ics", SERIES)
+    sync_connection(connection=connection)
+    assert len(stored()) == 3  # master, moved, cancelled
+    proxy.corrupt = {"invite.ics": invitation(13, 20)}
+    account.put("invite.ics", SERIES.replace("Weekly review", "Weekly review!"))  # a new etag to fetch
+    (page,) = account.changes()
+    assert page.complete_series == [href]
+    assert {event.master_id for event in page.events} == {href}
+    sync_connection(connection=connection)
+    # The master the resource no longer holds is gone with it; the overrides stay.
+    assert stored() == [f"{href}#20260113T080000Z", f"{href}#20260120T080000Z"]
+    proxy.corrupt = {"invite.ics": invitation(20)}  # uninvited from the 13th
+    account.put("invite.ics", SERIES)
+    result = sync_connection(connection=connection)
+    assert (result.full, result.deleted) == (False, 1)
+    assert stored() == [f"{href}#20260120T080000Z"]
 
 
 def test_it_skips_a_resource_it_cannot_read_and_keeps_the_rest(account, proxy):

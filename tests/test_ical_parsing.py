@@ -99,7 +99,6 @@ def test_it_reads_a_timed_event_in_an_iana_zone():
         "Room 4",
     )
     assert (event.status, event.master_id, event.original_start, event.recurrence) == ("confirmed", "", None, ())
-    assert event.carries_exceptions
     assert event.provider_data == {
         "sequence": 3,
         "last_modified": "2026-01-04T12:00:00+00:00",
@@ -322,7 +321,6 @@ def test_a_master_and_its_overrides_come_from_one_resource():
     master, moved, cancelled = parsed.events
 
     assert master.provider_event_id == HREF
-    assert master.carries_exceptions
     assert master.recurrence == (
         "RRULE:FREQ=WEEKLY;UNTIL=20260331T080000Z;BYDAY=TU",
         "RDATE;VALUE=DATE:20260212",
@@ -334,7 +332,6 @@ def test_a_master_and_its_overrides_come_from_one_resource():
     assert (moved.master_id, moved.title, moved.status, moved.recurrence) == (HREF, "Review (moved)", "confirmed", ())
     assert moved.original_start == datetime(2026, 1, 13, 9, tzinfo=BERLIN)
     assert moved.start == datetime(2026, 1, 14, 11, tzinfo=BERLIN)
-    assert not moved.carries_exceptions
     assert cancelled.provider_event_id == f"{HREF}#20260120T080000Z"
     assert (cancelled.master_id, cancelled.status) == (HREF, "cancelled")
     assert {event.etag for event in parsed.events} == {'"v7"'}
@@ -391,7 +388,6 @@ def test_overrides_without_their_master_are_kept_under_the_href():
     (event,) = parse_resource(HREF, text).events
     assert (event.provider_event_id, event.master_id) == (f"{HREF}#20260113T080000Z", HREF)
     assert event.original_start == datetime(2026, 1, 13, 8, tzinfo=UTC)
-    assert not event.carries_exceptions
 
 
 def test_an_unreadable_rrule_is_dropped_and_noted():

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from dateutil.rrule import rrulestr
 
-from events.recurrence import RecurrenceError, Series, occurrences_between, series_end
+from events.recurrence import RecurrenceError, Series, never_occurs, occurrences_between, ruleset, series_end
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -99,7 +100,72 @@ def test_a_series_without_an_end_has_none():
 
 
 def test_a_series_with_more_occurrences_than_we_count_is_treated_as_endless():
-    assert series_end(berlin_series("RRULE:FREQ=MINUTELY;COUNT=100000")) is None
+    assert series_end(berlin_series("RRULE:FREQ=DAILY;COUNT=100000")) is None
+
+
+def test_a_sparse_counted_series_that_runs_for_centuries_is_treated_as_endless():
+    # Monday 29 February comes round about every 28 years: 4,000 of them would take dateutil to the year 9999.
+    assert series_end(berlin_series("RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;COUNT=4000")) is None
+    # ...while a few of them still give a real end.
+    assert series_end(berlin_series("RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;COUNT=2")) == datetime(
+        2072,
+        2,
+        29,
+        9,
+        tzinfo=UTC,  # the 2044 and 2072 ones; 09:00-10:00 CET
+    )
+
+
+IMPOSSIBLE_RULES = [
+    "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
+    "FREQ=HOURLY;BYMONTH=4,6,9,11;BYMONTHDAY=31",
+    "FREQ=WEEKLY;BYMONTH=6;BYWEEKNO=1",
+    "FREQ=YEARLY;BYYEARDAY=1;BYMONTH=7",
+    "FREQ=MONTHLY;BYDAY=MO;BYSETPOS=6",
+    "FREQ=DAILY;BYSETPOS=2",
+    "FREQ=YEARLY;INTERVAL=4;BYMONTH=2;BYMONTHDAY=29",  # from 2025: 2025, 2029, ... are never leap years
+    "FREQ=MONTHLY;BYMONTHDAY=1,2,3;BYDAY=MO;BYSETPOS=2",  # at most one Monday among the first three days
+]
+
+POSSIBLE_RULES = [
+    "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO",  # next in 2044
+    "FREQ=YEARLY;INTERVAL=3;BYMONTH=2;BYMONTHDAY=29;BYSETPOS=1",  # 2028
+    "FREQ=MONTHLY;BYDAY=5FR;BYMONTH=2",  # a fifth Friday in February: leap years that start on Thursday or Friday
+    "FREQ=DAILY;BYDAY=1MO",  # an ordinal on a daily rule means every Monday
+    "FREQ=WEEKLY;BYDAY=MO,TU;BYSETPOS=-1",
+    "FREQ=YEARLY;BYWEEKNO=53;BYDAY=TH",
+]
+
+
+@pytest.mark.parametrize("rule", IMPOSSIBLE_RULES)
+def test_a_rule_that_never_matches_is_recognised(rule):
+    assert never_occurs(rrulestr(rule, dtstart=datetime(2025, 3, 18, 9)))
+
+
+@pytest.mark.parametrize("rule", POSSIBLE_RULES)
+def test_a_rare_but_real_rule_is_kept(rule):
+    assert not never_occurs(rrulestr(rule, dtstart=datetime(2025, 3, 18, 9)))
+
+
+def test_a_series_whose_rule_never_matches_is_its_first_occurrence_and_its_rdates():
+    series = berlin_series("RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "RDATE;TZID=Europe/Berlin:20250401T090000")
+    assert ruleset(series)._rrule == []  # left out: dateutil would search for it until the year 9999
+    walls = list(occurrences_between(series, datetime(2025, 1, 1), datetime(2026, 1, 1)))
+    assert walls == [datetime(2025, 3, 18, 9), datetime(2025, 4, 1, 9)]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "RRULE:FREQ=MINUTELY",
+        "RRULE:FREQ=SECONDLY;COUNT=3",
+        "RRULE:FREQ=HOURLY;BYSETPOS=2",
+        "RRULE:FREQ=YEARLY;BYEASTER=0",
+    ],
+)
+def test_rules_no_calendar_offers_are_refused(line):
+    with pytest.raises(RecurrenceError):
+        ruleset(berlin_series(line))
 
 
 @pytest.mark.parametrize("line", ["RRULE:FREQ=SOMETIMES", "EXDATE:tomorrow", "not a content line", "DESCRIPTION:x"])

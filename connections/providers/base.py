@@ -89,9 +89,6 @@ class RemoteEvent:
     recurrence: tuple[str, ...] = ()
     master_id: str = ""
     original_start: EventTime | None = None
-    # A master that always arrives together with every one of its exceptions (a CalDAV resource holds them
-    # all): exceptions stored for it and missing from the same page are gone.
-    carries_exceptions: bool = False
     # Attendees, organizer, conference link, link to the event at the provider: shown, not queried.
     metadata: dict[str, Any] = field(default_factory=dict)
     provider_data: dict[str, Any] = field(default_factory=dict)
@@ -129,6 +126,9 @@ class ChangePage:
     # so are the exceptions stored under them as their master.
     unchanged: list[str] = field(default_factory=list)
     skipped: list[SkippedItem] = field(default_factory=list)
+    # Series this page carries whole (a CalDAV resource holds a master and all its overrides, or overrides
+    # alone): stored events of the series, its master included, that the page does not name are gone.
+    complete_series: list[str] = field(default_factory=list)
     last: bool = False
     cursor: str = ""
     # This listing names every event of the calendar (within `window`, if set): what it leaves out is gone.

@@ -254,6 +254,8 @@ class _Reader:
             return
         page.events.extend(parsed.events)
         page.removed.extend(parsed.removed)
+        if parsed.events:
+            page.complete_series.append(href)
 
 
 # -- requests ------------------------------------------------------------------------------------------

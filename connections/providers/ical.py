@@ -224,7 +224,6 @@ class _Resource:
             end=end,
             timezone=start.zone,
             recurrence=reader.recurrence(vevent, problems),
-            carries_exceptions=True,
             **self._common(reader, vevent, problems),
         )
 
