@@ -13,6 +13,7 @@ someone confirms it (vdirsyncer's StorageEmpty guard).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, CharField, F, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
 from django.utils.timezone import now
 
 from audit.models import AuditAction
@@ -38,7 +39,7 @@ from connections.providers.base import (
     TokenRejected,
 )
 from connections.providers.registry import adapter_for
-from connections.providers.retry import backoff_seconds
+from connections.providers.retry import backoff_seconds, before_each_request
 from events.mapping import EventRow, Unstorable, clean_text, event_row
 from events.models import CalendarEvent, EventStatus, EventSyncStatus, SyncOutcome, SyncRun
 
@@ -113,17 +114,19 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
     # Confirmed by a person: up to the number they saw, not whatever a later listing would delete.
     run.confirmed_deletions = connection.sweep_held_count if connection.sweep_confirmed else None
     try:
-        _sync(run, full=full)
+        with before_each_request(run.keep_lease):
+            _sync(run, full=full)
     except LeaseLost:
+        # The connection is another worker's now: its state is theirs to write.
         result.outcome, result.error = SyncOutcome.ERROR, "another worker took over this sync"
     except ProviderError as exc:
         result.outcome, result.error = SyncOutcome.ERROR, str(exc) or type(exc).__name__
-        _record_failure(connection, exc)
+        _record_failure(run, exc)
         _release(run)
     except Exception as exc:
         # Our bug or the database: record it so the person and staff see it, then let the task report it.
         result.outcome, result.error = SyncOutcome.ERROR, f"internal error ({type(exc).__name__})"
-        _record_failure(connection, exc)
+        _record_failure(run, exc)
         _release(run)
         raise
     else:
@@ -192,10 +195,22 @@ class _Run:
         self.lease = lease
         self.result = result
         self.force_sweep = force_sweep
+        self.renewed_at = time.monotonic()
         self.seen: set[str] = set()
         self.full = False
         self.window: tuple[datetime, datetime] | None = None
         self.confirmed_deletions: int | None = None
+        self.retry_skips = 0
+
+    def renew(self) -> None:
+        self.lease = _renew(self.connection, self.lease)
+        self.renewed_at = time.monotonic()
+
+    def keep_lease(self) -> None:
+        """Before each provider request: renew the lease once a third of it has passed, so a page that takes
+        long (many requests, retries that wait) never lets it lapse under us. Raises LeaseLost."""
+        if time.monotonic() - self.renewed_at >= settings.SYNC_LEASE_SECONDS / 3:
+            self.renew()
 
 
 def _sync(run: _Run, *, full: bool) -> None:
@@ -207,6 +222,7 @@ def _sync(run: _Run, *, full: bool) -> None:
     cursor = "" if full else connection.sync_cursor
     credentials = credentials_fresh(account)
     refreshed = False
+    counted = (run.result.unchanged, run.result.skipped, len(run.result.notes))
     while True:
         pages = adapter.changes(credentials, _remote_calendar(connection), cursor, _known(connection))
         try:
@@ -224,6 +240,9 @@ def _sync(run: _Run, *, full: bool) -> None:
                 raise
             credentials = account_refresh(account, rejected_token=credentials.access_token)
             refreshed = True
+            # The pages after the committed cursor come again: count what they hold once.
+            run.result.unchanged, run.result.skipped = counted[:2]
+            del run.result.notes[counted[2] :]
         except AuthRevoked as revoked:
             account_needs_reconnect(account, reason=str(revoked))
             raise
@@ -231,17 +250,22 @@ def _sync(run: _Run, *, full: bool) -> None:
 
 
 def _consume(run: _Run, pages: Iterator[ChangePage], cursor: str) -> None:
-    run.full, run.seen, run.window = not cursor, set(), None
+    run.full, run.seen, run.window, run.retry_skips = not cursor, set(), None, 0
     for page in pages:
         run.full = run.full or page.full_listing
         run.window = page.window or run.window
         run.result.pages += 1
         run.result.requests += page.requests
+        run.retry_skips += sum(1 for item in page.skipped if item.retry)
         with transaction.atomic():
             _apply_page(run, page)
-            if page.last:
+            if page.last and not run.retry_skips:
                 _finish_listing(run, page.cursor)
-            run.lease = _renew(run.connection, run.lease)
+            run.renew()
+        if page.last and run.retry_skips:
+            # Moving the cursor past them would lose them until the next full listing; this run's pages
+            # are kept, and the next run lists again from the committed cursor.
+            raise ProviderError(f"{run.retry_skips} events could not be fetched; the next sync asks again")
         if page.last:
             run.result.full = run.full
             return
@@ -504,7 +528,8 @@ def _hold(run: _Run, doomed: int, live: int) -> None:
 # --- outcomes -------------------------------------------------------------------------------------------
 
 
-def _record_failure(connection: CalendarConnection, exc: Exception) -> None:
+def _record_failure(run: _Run, exc: Exception) -> None:
+    connection = run.connection
     failures = connection.consecutive_failures + 1
     if isinstance(exc, AuthRevoked):
         message, next_attempt = f"Reconnect needed: {exc}", None
@@ -513,9 +538,19 @@ def _record_failure(connection: CalendarConnection, exc: Exception) -> None:
         wait = connection_backoff_seconds(failures)
         retry_after = getattr(exc, "retry_after", None)
         next_attempt = now() + timedelta(seconds=max(wait, retry_after or 0))
-    CalendarConnection.objects.filter(pk=connection.pk).update(
-        sync_status=SyncState.ERROR,
-        last_error=message[:1000],
+    # Only while the lease is ours (a worker that lost it must not overwrite the new owner's state), and a
+    # held deletion stays held: only a listing settles it, and the confirm button needs it.
+    CalendarConnection.objects.filter(pk=connection.pk, sync_lease_until=run.lease).update(
+        sync_status=Case(
+            When(sync_status=SyncState.HELD, then=F("sync_status")),
+            default=Value(SyncState.ERROR),
+            output_field=CharField(),
+        ),
+        last_error=Case(
+            When(sync_status=SyncState.HELD, then=F("last_error")),
+            default=Value(message[:1000]),
+            output_field=TextField(),
+        ),
         consecutive_failures=F("consecutive_failures") + 1,
         next_attempt_at=next_attempt,
         updated_at=now(),

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 from lxml import etree
 
+from connections.models import CalendarConnection, Provider
 from connections.providers import caldav_events
 from connections.providers.base import (
     AuthRevoked,
@@ -32,6 +33,9 @@ from connections.providers.base import (
     RemoteCalendar,
 )
 from connections.providers.caldav import CalDAVAdapter
+from events.models import CalendarEvent, SyncOutcome
+from events.sync import sync_connection
+from tests.factories import make_account, make_connection
 from tests.fakes import tls
 from tests.fakes.server import serve
 
@@ -197,6 +201,8 @@ class Proxy:
     seen: list[tuple[str, bytes]] = field(default_factory=list)  # (method, request body)
     # Resource name -> the calendar data the proxy puts in its place in multiget answers (a corrupt server).
     corrupt: dict[str, str] = field(default_factory=dict)
+    # Resource names the proxy leaves out of multiget answers (a server that drops part of a large answer).
+    withheld: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take_fault(self, method: str, body: bytes) -> Fault | None:
@@ -253,8 +259,8 @@ def proxy_handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
             answer = upstream.getresponse()
             data = answer.read()
             upstream.close()
-            if proxy.corrupt and b"calendar-multiget" in body:
-                data = corrupted(data, proxy.corrupt)
+            if (proxy.corrupt or proxy.withheld) and b"calendar-multiget" in body:
+                data = corrupted(data, proxy.corrupt, proxy.withheld)
             self.send_response(answer.status, answer.reason)
             for name, value in answer.getheaders():
                 if name.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -271,10 +277,13 @@ def proxy_handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def corrupted(multistatus: bytes, replacements: dict[str, str]) -> bytes:
+def corrupted(multistatus: bytes, replacements: dict[str, str], withheld: set[str]) -> bytes:
     tree = etree.fromstring(multistatus)
-    for response in tree.iter("{DAV:}response"):
+    for response in list(tree.iter("{DAV:}response")):
         name = response.findtext("{DAV:}href").rsplit("/", 1)[-1]
+        if name in withheld:
+            tree.remove(response)
+            continue
         data = response.find(".//{urn:ietf:params:xml:ns:caldav}calendar-data")
         if name in replacements and data is not None:
             data.text = replacements[name]
@@ -424,15 +433,10 @@ def invitation(*days: int) -> str:
     return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calsync tests//EN\r\n{overrides}END:VCALENDAR\r\n"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_resource_of_overrides_alone_is_kept_whole_by_the_sync(account, proxy, owner):
-    from connections.models import Provider
-    from events.models import CalendarEvent
-    from events.sync import sync_connection
-    from tests.factories import make_account, make_connection
-
+def proxied_connection(account: Account, owner) -> CalendarConnection:
+    """A stored CalDAV calendar reached through the proxy, for the sync engine."""
     credentials = account.credentials
-    connection = make_connection(
+    return make_connection(
         make_account(
             owner,
             Provider.CALDAV,
@@ -445,9 +449,36 @@ def test_a_resource_of_overrides_alone_is_kept_whole_by_the_sync(account, proxy,
         name="Work",
     )
 
+
+def stored_ids(connection: CalendarConnection) -> list[str]:
+    rows = CalendarEvent.objects.filter(connection=connection, deleted_at__isnull=True)
+    return sorted(rows.values_list("provider_event_id", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resource_the_server_left_out_is_asked_for_again(account, proxy, owner):
+    connection = proxied_connection(account, owner)
+    sync_connection(connection=connection)
+    cursor = CalendarConnection.objects.get(pk=connection.pk).sync_cursor
+    first = account.put("first.ics", EVENT.format(uid="first", title="First"))
+    account.put("second.ics", EVENT.format(uid="second", title="Second"))
+    proxy.withheld = {"second.ics"}
+    result = sync_connection(connection=connection)
+    # What came is kept; the cursor stays, so the missing one is not lost behind it.
+    assert result.outcome == SyncOutcome.ERROR and "1 events could not be fetched" in result.error
+    assert stored_ids(connection) == [first]
+    assert CalendarConnection.objects.get(pk=connection.pk).sync_cursor == cursor
+    proxy.withheld = set()
+    assert sync_connection(connection=connection).outcome == SyncOutcome.OK
+    assert stored_ids(connection) == sorted([first, account.href("second.ics")])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resource_of_overrides_alone_is_kept_whole_by_the_sync(account, proxy, owner):
+    connection = proxied_connection(account, owner)
+
     def stored() -> list[str]:
-        rows = CalendarEvent.objects.filter(connection=connection, deleted_at__isnull=True)
-        return sorted(rows.values_list("provider_event_id", flat=True))
+        return stored_ids(connection)
 
     # Radicale refuses a resource without a master, so it holds a full series and the proxy serves what a
     # server holding an invitation to single occurrences would.

@@ -374,3 +374,10 @@ def test_it_keeps_the_offset_when_no_zone_is_known():
     assert event.start.utcoffset() == timedelta(hours=5, minutes=30)
     assert event.timezone == "" and event.end == datetime(2025, 1, 7, 10, tzinfo=UTC)
     assert event.problems == ("end: no UTC offset and no time zone, UTC assumed",)
+
+
+def test_a_calendar_list_cut_short_is_a_clear_error(google):
+    fake, credentials = google
+    fake.malformed_replies = 1
+    with pytest.raises(ProviderError, match="malformed"):
+        GoogleAdapter().list_calendars(credentials)

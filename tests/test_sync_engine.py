@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection as db_connection
 from django.urls import reverse
 from django.utils.timezone import now
 
 from audit.models import AuditAction, AuditLog
 from connections.models import AccountStatus, CalendarConnection, SyncState
 from events.models import CalendarEvent, SyncOutcome, SyncRun
-from events.sync import SKIPPED, sync_connection
+from events.sync import SKIPPED, connection_sweep_confirm, sync_connection
 from tests.sync_helpers import google_calendar, google_view, stored_view
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the sync commits page by page
@@ -270,6 +271,88 @@ def test_a_lapsed_lease_of_a_crashed_worker_is_taken_over(google, calendar):
     CalendarConnection.objects.filter(pk=calendar.pk).update(sync_lease_until=now() - timedelta(seconds=1))
     assert sync(calendar).outcome == SyncOutcome.OK
     assert calendar.sync_lease_until is None
+
+
+def lease_of(calendar):
+    # Read from the fake's thread, which has a database connection of its own: close it after.
+    try:
+        return CalendarConnection.objects.values_list("sync_lease_until", flat=True).get(pk=calendar.pk)
+    finally:
+        db_connection.close()
+
+
+def test_a_long_page_renews_its_lease_between_requests(google, calendar, settings):
+    settings.SYNC_LEASE_SECONDS = 2
+    settings.PROVIDER_RETRY_MAX_WAIT_SECONDS = 5
+    put(google, calendar, "Event")
+    google.faults.extend([(503, "1")] * 3)  # one page that takes four requests and three waits of a second
+    seen = []
+    google.on_request = lambda method, route: (
+        seen.append((now(), lease_of(calendar))) if route.endswith("/events") else None
+    )
+    assert sync(calendar).outcome == SyncOutcome.OK
+    assert len(seen) == 4
+    # At every request the lease still ran (without renewals it would have lapsed two seconds in), and it
+    # was pushed on as the page went on.
+    assert all(lease > moment for moment, lease in seen), seen
+    assert seen[-1][1] > seen[0][1]
+
+
+def test_a_worker_that_lost_its_lease_leaves_the_new_owners_state_alone(google, calendar, settings):
+    settings.PROVIDER_RETRY_ATTEMPTS = 2
+    google.faults.extend([(503, None)] * 2)
+    theirs = now() + timedelta(minutes=10)
+
+    def another_worker_takes_over(method, route):
+        if route.endswith("/events"):
+            CalendarConnection.objects.filter(pk=calendar.pk).update(sync_lease_until=theirs)
+            db_connection.close()
+
+    google.on_request = another_worker_takes_over
+    before = calendar.sync_status
+    result = sync(calendar)
+    assert result.outcome == SyncOutcome.ERROR  # our run failed...
+    # ...but the connection is the other worker's: no failure written over it, and its lease kept.
+    assert (calendar.sync_status, calendar.consecutive_failures, calendar.last_error) == (before, 0, "")
+    assert calendar.next_attempt_at is None and calendar.sync_lease_until == theirs
+
+
+def test_a_failure_keeps_a_held_deletion_held_and_confirmable(google, calendar, settings):
+    events = [put(google, calendar, f"Event {n}", day=1 + n % 28) for n in range(30)]
+    sync(calendar)
+    for event in events[:25]:
+        del google.events[calendar.remote_id][event["id"]]
+    google.expire_sync_tokens()
+    assert sync(calendar).outcome == SyncOutcome.HELD
+    held_message = calendar.last_error
+    settings.PROVIDER_RETRY_ATTEMPTS = 1
+    google.faults.append((503, None))
+    assert sync(calendar).outcome == SyncOutcome.ERROR
+    assert (calendar.sync_status, calendar.last_error, calendar.sweep_held_count) == (SyncState.HELD, held_message, 25)
+    assert calendar.consecutive_failures == 1 and calendar.next_attempt_at is not None  # still backs off
+    assert connection_sweep_confirm(connection=calendar, actor=calendar.user)
+    assert sync(calendar).deleted == 25
+
+
+def test_pages_listed_again_after_a_token_refresh_are_counted_once(google, calendar):
+    google.page_size = 2
+    google.put_event(calendar.remote_id, {"id": "nostart", "summary": "No start"})  # skipped, on page one
+    for day in range(1, 6):
+        put(google, calendar, f"Event {day}", day=day)
+    requests = []
+
+    def token_lapses_after_the_first_page(method, route):
+        if route.endswith("/events"):
+            requests.append(route)
+            if len(requests) == 2:
+                google.expire_access_tokens()
+
+    google.on_request = token_lapses_after_the_first_page
+    result = sync(calendar)
+    assert result.outcome == SyncOutcome.OK and len(stored_view(calendar)) == 5
+    assert (result.created, result.skipped) == (5, 1)
+    run = SyncRun.objects.get(connection=calendar)
+    assert run.skipped == 1 and sum(note.startswith("nostart") for note in run.notes) == 1
 
 
 def test_a_malformed_event_is_skipped_with_its_reason_and_the_rest_is_stored(google, calendar):

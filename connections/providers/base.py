@@ -102,6 +102,9 @@ class SkippedItem:
 
     provider_event_id: str
     reason: str
+    # Our fetch failed, not the item (the server left it out of an answer, or failed on it): the cursor must
+    # not move past it, so the next sync asks again.
+    retry: bool = False
 
 
 @dataclass(frozen=True)

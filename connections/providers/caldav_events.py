@@ -234,13 +234,13 @@ class _Reader:
         listed_etags = {member.href: member.etag for member in wanted}
         for href in listed_etags:
             if href not in fetched:
-                page.skipped.append(SkippedItem(href, "the server did not return it"))
+                page.skipped.append(SkippedItem(href, "the server did not return it", retry=True))
                 continue
             status, etag, data = fetched[href]
             if status == 404:
                 page.removed.append(href)
             elif data is None:
-                page.skipped.append(SkippedItem(href, f"no calendar data (status {status})"))
+                page.skipped.append(SkippedItem(href, f"no calendar data (status {status})", retry=status >= 500))
             else:
                 self._parse(page, href, etag or listed_etags[href], data)
 

@@ -149,7 +149,10 @@ class GoogleAdapter(ProviderAdapter):
         while True:
             request = service.calendarList().list(pageToken=page_token, maxResults=250, showHidden=False)
             page = call_api(request.execute, "Google calendarList")
-            calendars.extend(_remote_calendar(item) for item in page.get("items", []))
+            # A body cut short arrives as a str, not a dict: a clear error, not an AttributeError.
+            if not isinstance(page, dict) or not isinstance(page.get("items", []), list):
+                raise ProviderError("Google calendarList: malformed response (not a calendar list)")
+            calendars.extend(_remote_calendar(item) for item in page.get("items", []) if isinstance(item, dict))
             page_token = page.get("nextPageToken")
             if not page_token:
                 return calendars

@@ -7,10 +7,12 @@ slept through in a worker: the error goes up and the connection backs off until 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import TypeVar
 
 from django.conf import settings
@@ -25,6 +27,20 @@ T = TypeVar("T")
 _jitter = random.Random()  # noqa: S311  # nosec B311
 
 
+# Called before every provider request of the current context: the sync renews its lease here, so a long
+# page (many requests, retries with waits) cannot outlive it.
+_before_request: ContextVar[Callable[[], None] | None] = ContextVar("before_provider_request", default=None)
+
+
+@contextlib.contextmanager
+def before_each_request(hook: Callable[[], None]) -> Iterator[None]:
+    token = _before_request.set(hook)
+    try:
+        yield
+    finally:
+        _before_request.reset(token)
+
+
 def backoff_seconds(attempt: int, *, base: float, cap: float) -> float:
     """Full jitter (a uniform wait up to base * 2**attempt, capped): retries of many clients spread out."""
     return _jitter.uniform(0, min(cap, base * 2**attempt))
@@ -33,6 +49,9 @@ def backoff_seconds(attempt: int, *, base: float, cap: float) -> float:
 def with_retries(request: Callable[[], T], *, what: str, sleep: Callable[[float], None] = time.sleep) -> T:
     attempt = 0
     while True:
+        hook = _before_request.get()
+        if hook is not None:
+            hook()
         try:
             return request()
         except TokenRejected:

@@ -46,6 +46,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler
@@ -236,6 +237,9 @@ class GoogleState:
     valid_tokens: set[str] = field(default_factory=set)
     revoked: list[str] = field(default_factory=list)
     faults: deque[tuple[int, str | None]] = field(default_factory=deque)
+    # Called with (method, route) as each request arrives, before it is answered: lets a test act at an
+    # exact point of a client's conversation (another worker taking over, a token lapsing mid-listing).
+    on_request: Callable[[str, str], None] | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def add_user(
@@ -493,6 +497,8 @@ def handler_for(state: GoogleState) -> type[BaseHTTPRequestHandler]:
             route = self.route
             with state.lock:
                 state.request_log.append((method, route, self.query()))
+                if state.on_request is not None:
+                    state.on_request(method, route)
                 if state.faults:
                     status, retry_after = state.faults.popleft()
                     body = fault_body(status) if route.startswith("/calendar/") else {"error": "backend_error"}
