@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import MAXYEAR, UTC, datetime, timedelta, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import DAILY, HOURLY, MONTHLY, WEEKLY, YEARLY, rrule, rruleset, rrulestr, weekday
@@ -132,11 +133,11 @@ def never_occurs(rule: rrule) -> bool:
     """
     if _setpos_out_of_reach(rule):
         return True
-    start = _late_start(rule._dtstart)  # dateutil keeps the start only here
+    start = _late_start(_part(rule, "_dtstart"))  # dateutil keeps the start only here
     if start is None:
         return False  # a series this late ends at the year 9999 within a few centuries anyway
-    unbounded: dict[str, object] = {"dtstart": start, "count": None, "until": None}
-    freq = rule._freq
+    unbounded: dict[str, Any] = {"dtstart": start, "count": None, "until": None}
+    freq = _part(rule, "_freq")
     days = rule.replace(
         **unbounded,
         freq=freq if freq in (YEARLY, MONTHLY) else YEARLY,
@@ -179,21 +180,26 @@ def _late_start(start: datetime) -> datetime | None:
 
 
 def _setpos_out_of_reach(rule: rrule) -> bool:
-    positions = rule._bysetpos  # dateutil keeps the parsed parts only here
+    positions = _part(rule, "_bysetpos")  # dateutil keeps the parsed parts only here
     if not positions:
         return False
-    most = _DAYS_PER_PERIOD.get(rule._freq, 1) * len(rule._timeset or ())
+    most = _DAYS_PER_PERIOD.get(_part(rule, "_freq"), 1) * len(_part(rule, "_timeset") or ())
     return min(abs(position) for position in positions) > most
 
 
 def _weekdays_for(rule: rrule, freq: int) -> tuple[weekday, ...] | None:
     """BYDAY for the day probe: "the 2nd Monday" keeps its meaning under yearly and monthly periods only."""
-    given = rule._original_rule.get("byweekday")  # the rule as written, without defaults
+    given = _part(rule, "_original_rule").get("byweekday")  # the rule as written, without defaults
     if not given:
         return None
     if freq in (YEARLY, MONTHLY):
         return tuple(given)
     return tuple(weekday(day.weekday) for day in given)
+
+
+def _part(rule: rrule, name: str) -> Any:
+    """A parsed part of a dateutil rule: it keeps them only in private attributes, untyped."""
+    return getattr(rule, name)
 
 
 def _first(rule: rrule) -> datetime | None:
@@ -212,9 +218,9 @@ def _rule(value: str, dtstart: datetime, zone: tzinfo | None) -> rrule:
         raise RecurrenceError(f"unexpected RRULE {value[:80]!r}")
     # No calendar offers series more frequent than hourly, and a BYSETPOS over one-hour periods can only
     # pick the one hour or none: expanding either is all cost and no calendar.
-    if parsed._freq > HOURLY:  # dateutil keeps the frequency only here
+    if _part(parsed, "_freq") > HOURLY:  # dateutil keeps the frequency only here
         raise RecurrenceError("a series that repeats more often than hourly")
-    if parsed._freq == HOURLY and parsed._bysetpos:
+    if _part(parsed, "_freq") == HOURLY and _part(parsed, "_bysetpos"):
         raise RecurrenceError("BYSETPOS on an hourly series")
     return parsed
 

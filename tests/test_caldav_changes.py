@@ -452,7 +452,7 @@ def proxied_connection(account: Account, owner) -> CalendarConnection:
 
 def stored_ids(connection: CalendarConnection) -> list[str]:
     rows = CalendarEvent.objects.filter(connection=connection, deleted_at__isnull=True)
-    return sorted(rows.values_list("provider_event_id", flat=True))
+    return sorted(str(pid) for pid in rows.values_list("provider_event_id", flat=True))
 
 
 @pytest.mark.django_db(transaction=True)
