@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import zoneinfo
+from collections.abc import Callable
+
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from accounts.sessions import SessionStore
 from calsync.lib.http import client_info
@@ -25,3 +29,22 @@ class DeviceSessionMiddleware(SessionMiddleware):
         if isinstance(session, SessionStore) and session.accessed and not session.modified:
             session.touch()
         return super().process_response(request, response)
+
+
+class UserTimezoneMiddleware:
+    """Show times in the signed-in person's own zone on every page (templates convert to the active zone)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            try:
+                timezone.activate(user.zone)
+            except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+                timezone.deactivate()  # a zone the machine no longer knows: UTC rather than an error page
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -14,5 +14,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("connections/", include("connections.urls")),
+    path("", include("events.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -106,6 +106,7 @@ class CalendarConnection(models.Model):
     is_primary = models.BooleanField(default=False)
     read_only = models.BooleanField(default=False)
     is_connected = models.BooleanField(default=True, help_text="Chosen by the person and kept in sync.")
+    shown_in_week = models.BooleanField(default=True, help_text="Shown in the week view (its legend toggles it).")
 
     sync_cursor = models.TextField(blank=True, help_text="Google sync token, Graph delta link or CalDAV sync-token.")
     sync_status = models.CharField(max_length=16, choices=SyncState.choices, default=SyncState.PENDING)

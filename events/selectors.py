@@ -17,8 +17,12 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from django.db.models import QuerySet
 
+from accounts.models import User
+from connections.models import CalendarConnection
 from events.models import LONG_EVENT, CalendarEvent, EventStatus, is_long_event
 from events.recurrence import RecurrenceError, Series, as_stored, occurrences_between, split_lines, zone_or_none
+
+DETAIL_FIELDS = ("description", "provider_data", "metadata")
 
 # All-day and floating rows are stored as wall-clock times labelled UTC; a viewer's window in UTC can sit
 # up to 14 hours away from their wall clock (UTC+14 .. UTC-12).
@@ -76,6 +80,15 @@ def occurrences_in_window(
     )
 
 
+def week_calendars(*, user: User) -> list[CalendarConnection]:
+    """The person's chosen calendars with their accounts (for the legend and the sync status), in one query."""
+    return list(
+        CalendarConnection.objects.filter(user=user, is_connected=True)
+        .select_related("account")
+        .order_by("account__provider", "account__email", "-is_primary", "name", "pk")
+    )
+
+
 def rows_near_window(connection_ids: list[int], low: datetime, high: datetime) -> QuerySet[CalendarEvent]:
     """Live rows that may have an occurrence in [low, high], as one UNION ALL whose every branch an index bounds.
 
@@ -83,7 +96,8 @@ def rows_near_window(connection_ids: list[int], low: datetime, high: datetime) -
     reads the date-range index from the calendar's first event. A row can come from two branches (a long
     event that also starts in the window); callers keep the first of each.
     """
-    live = CalendarEvent.objects.filter(connection_id__in=connection_ids, deleted_at__isnull=True)
+    # The long fields are for one event's details, not for a window of them (a description can be 1 MB).
+    live = CalendarEvent.objects.filter(connection_id__in=connection_ids, deleted_at__isnull=True).defer(*DETAIL_FIELDS)
     short = live.filter(recurrence="", start__gte=low - LONG_EVENT, start__lt=high, end__gte=low)
     long = live.filter(is_long_event(), recurrence="", end__gte=low, start__lt=high)
     masters = live.exclude(recurrence="").filter(start__lt=high)

@@ -34,7 +34,7 @@ def test_sign_up_verify_sign_in_elsewhere_and_sign_that_device_out(live_server):
         page.goto(live_server.url + link_in_last_email("/accounts/confirm-email/"))
         page.click("form button[type=submit]")
         page.wait_for_url(f"{live_server.url}/")
-        assert "browser@example.com" in page.inner_text("main")
+        assert "Connect your first calendar" in page.inner_text("main")  # the week view, before any calendar
 
         phone = browser.new_context().new_page()
         phone.goto(f"{live_server.url}/accounts/login/")

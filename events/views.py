@@ -1,0 +1,170 @@
+"""The week view, an event's details, and showing or hiding a calendar in it.
+
+Pages are whole documents; htmx requests (navigation, the legend, the detail panel) get the fragment they
+swap in. Every query is bounded: the viewer's calendars (one query), their occurrences (two), whatever the
+number of calendars or events.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.timezone import now
+from django.views.decorators.http import require_POST, require_safe
+
+from accounts.models import User
+from connections.models import AccountStatus, CalendarConnection, SyncState
+from events.calendar_colors import calendar_color
+from events.models import CalendarEvent
+from events.selectors import occurrences_in_window, week_calendars
+from events.week import DAYS, local_midnight, week_layout, week_start_for
+
+# Weeks outside these years are refused: nothing a calendar holds, and no date arithmetic at the edges.
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+
+
+def _user(request: HttpRequest) -> User:
+    if not isinstance(request.user, User):  # login_required ran; this narrows the type
+        raise PermissionDenied
+    return request.user
+
+
+def _is_fragment(request: HttpRequest) -> bool:
+    # htmx restoring history asks for the whole page (it keeps no copy of it: historyCacheSize is 0).
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
+
+
+@login_required
+@require_safe
+def week_current(request: HttpRequest) -> HttpResponse:
+    """The signed-in home page: this week, in the person's zone, from their first weekday."""
+    user = _user(request)
+    return _render_week(request, user, week_start_for(now().astimezone(user.zone).date(), user.week_start))
+
+
+@login_required
+@require_safe
+def week_pick(request: HttpRequest) -> HttpResponse:
+    """The date picker's target (`?date=YYYY-MM-DD`): the week that holds that day."""
+    user = _user(request)
+    day = _parse_day(request.GET.get("date", ""))
+    if day is None:
+        return redirect("home")
+    return redirect("week", day=week_start_for(day, user.week_start).isoformat())
+
+
+@login_required
+@require_safe
+def week(request: HttpRequest, day: str) -> HttpResponse:
+    user = _user(request)
+    parsed = _parse_day(day)
+    if parsed is None:
+        raise Http404("No such week")
+    start = week_start_for(parsed, user.week_start)
+    if start != parsed:  # any day names its week; the URL names the week by its first day
+        return redirect("week", day=start.isoformat())
+    return _render_week(request, user, start)
+
+
+def _parse_day(text: str) -> date | None:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return day if FIRST_YEAR <= day.year <= LAST_YEAR else None
+
+
+def _render_week(request: HttpRequest, user: User, start: date) -> HttpResponse:
+    zone = user.zone
+    calendars = week_calendars(user=user)
+    shown = [calendar for calendar in calendars if calendar.shown_in_week]
+    occurrences = occurrences_in_window(
+        connection_ids=[calendar.pk for calendar in shown],
+        start=local_midnight(start, zone),
+        end=local_midnight(start + timedelta(days=DAYS), zone),
+        zone=zone,
+    )
+    layout = week_layout(occurrences, start=start, zone=zone, moment=now())
+    context = {
+        "layout": layout,
+        "calendars": calendars,
+        "colors": {calendar.pk: calendar_color(calendar, index) for index, calendar in enumerate(calendars)},
+        "names": {calendar.pk: calendar.name for calendar in calendars},
+        "zone_name": user.timezone,
+        "this_week": week_start_for(now().astimezone(zone).date(), user.week_start),
+        "previous_week": start - timedelta(days=DAYS),
+        "next_week": start + timedelta(days=DAYS),
+        "hours": range(24),
+        "attention": sum(1 for calendar in calendars if _needs_attention(calendar)),
+        "week_url": reverse("week", kwargs={"day": start.isoformat()}),
+    }
+    fragment = _is_fragment(request)
+    context["fragment"] = fragment
+    response = render(request, "events/_week.html" if fragment else "events/week.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _needs_attention(calendar: CalendarConnection) -> bool:
+    return calendar.account.status != AccountStatus.ACTIVE or calendar.sync_status in (SyncState.ERROR, SyncState.HELD)
+
+
+@login_required
+@require_safe
+def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
+    """One event (or one occurrence of a series, `?at=` its start) in the person's zone."""
+    user = _user(request)
+    event = get_object_or_404(
+        CalendarEvent.objects.select_related("connection__account"),
+        pk=event_id,
+        connection__user=user,
+        connection__is_connected=True,
+        deleted_at__isnull=True,
+    )
+    start, end = event.start, event.end
+    at = _parse_instant(request.GET.get("at", ""))
+    if at is not None and event.recurrence:
+        start, end = at, at + (event.end - event.start)
+    context = {
+        "event": event,
+        "start": start,
+        "end": end,
+        "zone": user.zone,
+        "zone_name": user.timezone,
+        "color": calendar_color(event.connection, 0),
+        "back": reverse(
+            "week", kwargs={"day": week_start_for(start.astimezone(user.zone).date(), user.week_start).isoformat()}
+        ),
+    }
+    template = "events/_detail.html" if _is_fragment(request) else "events/detail.html"
+    return render(request, template, context)
+
+
+def _parse_instant(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None or not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        return None
+    return moment
+
+
+@login_required
+@require_POST
+def calendar_visibility(request: HttpRequest, connection_id: int) -> HttpResponse:
+    """Show or hide one calendar in the week view; remembered on the calendar, so every device agrees."""
+    connection = get_object_or_404(CalendarConnection, pk=connection_id, user=request.user, is_connected=True)
+    shown = request.POST.get("shown") == "1"
+    CalendarConnection.objects.filter(pk=connection.pk).update(shown_in_week=shown)
+    back = request.POST.get("next", "")
+    if not (back.startswith("/") and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})):
+        back = reverse("home")
+    return redirect(back)
