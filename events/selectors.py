@@ -23,6 +23,8 @@ from events.models import LONG_EVENT, CalendarEvent, EventStatus, is_long_event
 from events.recurrence import RecurrenceError, Series, as_stored, occurrences_between, split_lines, zone_or_none
 
 DETAIL_FIELDS = ("description", "provider_data", "metadata")
+EARLIEST_SHOWN = datetime(1000, 1, 1, tzinfo=UTC)
+LATEST_SHOWN = datetime(9000, 1, 1, tzinfo=UTC)
 
 # All-day and floating rows are stored as wall-clock times labelled UTC; a viewer's window in UTC can sit
 # up to 14 hours away from their wall clock (UTC+14 .. UTC-12).
@@ -161,8 +163,15 @@ def _single(row: CalendarEvent, zone: tzinfo) -> Occurrence:
     )
 
 
+def shown_instant(stored: datetime) -> datetime:
+    """`stored` moved into years every zone can show: a provider may send an end in the year 9999, which
+    no zone east of UTC can represent (OverflowError)."""
+    return min(max(stored, EARLIEST_SHOWN), LATEST_SHOWN)
+
+
 def _shown(stored: datetime, row: CalendarEvent, zone: tzinfo) -> datetime:
     """A stored time in the viewer's zone: instants convert; dates and floating times keep their wall clock."""
+    stored = shown_instant(stored)
     if row.all_day or not row.timezone:
         return stored.astimezone(UTC).replace(tzinfo=zone)
     return stored.astimezone(zone)

@@ -7,7 +7,8 @@ number of calendars or events.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -23,7 +24,8 @@ from accounts.models import User
 from connections.models import AccountStatus, CalendarConnection, SyncState
 from events.calendar_colors import calendar_color
 from events.models import CalendarEvent
-from events.selectors import occurrences_in_window, week_calendars
+from events.recurrence import RecurrenceError, Series, as_stored, occurrences_between, split_lines, zone_or_none
+from events.selectors import occurrences_in_window, shown_instant, week_calendars
 from events.week import DAYS, local_midnight, week_layout, week_start_for
 
 # Weeks outside these years are refused: nothing a calendar holds, and no date arithmetic at the edges.
@@ -68,7 +70,7 @@ def week(request: HttpRequest, day: str) -> HttpResponse:
     if parsed is None:
         raise Http404("No such week")
     start = week_start_for(parsed, user.week_start)
-    if start != parsed:  # any day names its week; the URL names the week by its first day
+    if day != start.isoformat():  # any day (in any ISO form) names its week; the URL names its first day
         return redirect("week", day=start.isoformat())
     return _render_week(request, user, start)
 
@@ -108,7 +110,7 @@ def _render_week(request: HttpRequest, user: User, start: date) -> HttpResponse:
     fragment = _is_fragment(request)
     context["fragment"] = fragment
     response = render(request, "events/_week.html" if fragment else "events/week.html", context)
-    patch_vary_headers(response, ["HX-Request"])
+    patch_vary_headers(response, ["HX-Request", "HX-History-Restore-Request"])
     return response
 
 
@@ -129,22 +131,48 @@ def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
         deleted_at__isnull=True,
     )
     start, end = event.start, event.end
-    at = _parse_instant(request.GET.get("at", ""))
-    if at is not None and event.recurrence:
+    at = _occurrence_start(event, request.GET.get("at", ""))
+    if at is not None:
         start, end = at, at + (event.end - event.start)
+    calendars = week_calendars(user=user)
+    index = next((number for number, calendar in enumerate(calendars) if calendar.pk == event.connection_id), 0)
+    shown_day = _shown_date(event, start, user.zone)
     context = {
         "event": event,
         "start": start,
         "end": end,
         "zone": user.zone,
         "zone_name": user.timezone,
-        "color": calendar_color(event.connection, 0),
-        "back": reverse(
-            "week", kwargs={"day": week_start_for(start.astimezone(user.zone).date(), user.week_start).isoformat()}
-        ),
+        "color": calendar_color(event.connection, index),  # as the week draws it
+        "back": reverse("week", kwargs={"day": week_start_for(shown_day, user.week_start).isoformat()}),
     }
     template = "events/_detail.html" if _is_fragment(request) else "events/detail.html"
-    return render(request, template, context)
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request", "HX-History-Restore-Request"])
+    return response
+
+
+def _shown_date(event: CalendarEvent, start: datetime, zone: ZoneInfo) -> date:
+    """The date the week shows an event on: all-day and floating ones keep their stored (UTC-labelled) date."""
+    moment = shown_instant(start)
+    if event.all_day or not event.timezone:
+        return moment.astimezone(UTC).date()
+    return moment.astimezone(zone).date()
+
+
+def _occurrence_start(event: CalendarEvent, text: str) -> datetime | None:
+    """`?at=`, if it is the start of one of the series' occurrences (else the series itself is shown)."""
+    at = _parse_instant(text)
+    if at is None or not event.recurrence:
+        return None
+    zone = None if event.all_day else zone_or_none(event.timezone)
+    series = Series(event.start, event.end - event.start, split_lines(event.recurrence), zone)
+    wall = at.astimezone(zone or UTC).replace(tzinfo=None)
+    try:
+        walls = occurrences_between(series, wall - timedelta(minutes=1), wall + timedelta(minutes=1))
+        return at if any(as_stored(found, zone) == at for found in walls) else None
+    except RecurrenceError:
+        return None
 
 
 def _parse_instant(text: str) -> datetime | None:

@@ -101,6 +101,11 @@ def test_open_the_week_navigate_open_an_event_and_hide_a_calendar(live_server, w
         page.go_back()
         page.wait_for_url(f"{live_server.url}/")
         page.wait_for_selector(".block >> text=Planning")
+        # Back fetches the whole page again: its events are placed and coloured again, not piled up.
+        planning = page.locator(".block", has_text="Planning")
+        page.wait_for_function("() => document.querySelector('.block').style.top !== ''")
+        assert planning.evaluate("block => [block.style.top, block.style.width]") != ["0%", "100%"]
+        assert planning.evaluate("block => block.style.getPropertyValue('--cal')") == "#2456d6"
 
         page.fill("#week-date", "2030-05-15")
         page.get_by_role("button", name="Go").click()
@@ -118,8 +123,11 @@ def test_open_the_week_navigate_open_an_event_and_hide_a_calendar(live_server, w
         page.keyboard.press("Escape")
         assert page.locator("#event-panel .event-detail").count() == 0
 
-        page.get_by_role("button", name=re.compile("Family")).click()
+        family = page.get_by_role("button", name=re.compile("Family"))
+        family.focus()
+        page.keyboard.press("Enter")
         page.wait_for_selector("text=Night train", state="detached")
+        assert page.evaluate("document.activeElement.id") == f"legend-{week['family'].pk}"  # focus kept
         assert page.get_by_role("button", name=re.compile("Family")).get_attribute("aria-pressed") == "false"
         page.reload()
         assert page.locator("text=Night train").count() == 0  # remembered

@@ -10,10 +10,10 @@ def test_it_shows_the_landing_page_to_visitors(client, db):
     assert reverse("account_signup").encode() in response.content
 
 
-def test_it_greets_a_signed_in_person(client, owner):
+def test_it_shows_a_signed_in_person_their_week(client, owner):
     client.force_login(owner)
     response = client.get(reverse("home"))
-    assert b"owner@example.com" in response.content
+    assert b'aria-label="Weeks"' in response.content
     assert reverse("account_signup").encode() not in response.content
 
 

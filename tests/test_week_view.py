@@ -260,3 +260,87 @@ def test_all_day_dates_do_not_move_with_the_persons_zone(owner_client, owner, ca
     User.objects.filter(pk=owner.pk).update(timezone="America/Los_Angeles")
     page = owner_client.get(week_url(monday)).content.decode()
     assert re.search(r'class="bar d2 s1"[^>]*>\s*<a[^>]*>\s*<bdi class="event-title">Holiday', page)
+
+
+def test_a_series_shows_each_occurrence_but_not_a_cancelled_or_moved_one(owner_client, calendar):
+    monday = this_monday()
+    first = at(monday - timedelta(days=70), 8)  # began ten weeks ago, daily
+    series = make_event(
+        calendar, start=first, end=first + timedelta(minutes=30), recurrence="RRULE:FREQ=DAILY", title="Daily"
+    )
+    tuesday, thursday = at(monday + timedelta(days=1), 8), at(monday + timedelta(days=3), 8)
+    make_event(
+        calendar,
+        start=tuesday,
+        end=tuesday + timedelta(minutes=30),
+        status="cancelled",
+        recurring_event=series,
+        master_provider_event_id=series.provider_event_id,
+        original_start=tuesday,
+        title="Daily",
+    )
+    moved = thursday + timedelta(hours=6)
+    make_event(
+        calendar,
+        start=moved,
+        end=moved + timedelta(minutes=30),
+        recurring_event=series,
+        master_provider_event_id=series.provider_event_id,
+        original_start=thursday,
+        title="Daily (moved)",
+    )
+    page = owner_client.get(week_url(monday)).content.decode()
+    assert page.count('data-top="480"') == 5  # seven days, less the cancelled Tuesday and the moved Thursday
+    assert page.count('data-top="840"') == 1 and "Daily (moved)" in page
+
+
+def test_an_event_reaching_the_year_9999_is_shown_in_any_zone(owner_client, owner, calendar):
+    User.objects.filter(pk=owner.pk).update(timezone="Pacific/Kiritimati")  # UTC+14: the year 9999 overflows
+    monday = date(2026, 3, 2)
+    endless = make_event(
+        calendar, start=datetime(2026, 3, 2, 9, tzinfo=UTC), end=datetime(9999, 12, 31, 23, tzinfo=UTC), title="Forever"
+    )
+    late = make_event(
+        calendar, start=datetime(9999, 12, 31, 20, tzinfo=UTC), end=datetime(9999, 12, 31, 21, tzinfo=UTC)
+    )
+    assert "Forever" in owner_client.get(week_url(monday)).content.decode()
+    assert owner_client.get(reverse("event_detail", args=[endless.pk])).status_code == 200
+    assert owner_client.get(reverse("event_detail", args=[late.pk])).status_code == 200
+
+
+def test_the_details_lead_back_to_the_week_that_shows_the_event(owner_client, owner, calendar):
+    User.objects.filter(pk=owner.pk).update(timezone="America/New_York")
+    monday = datetime(2026, 3, 2, tzinfo=UTC)  # all-day: stored as midnight UTC of its date
+    event = make_event(calendar, start=monday, end=monday + timedelta(days=1), all_day=True, timezone="")
+    body = owner_client.get(reverse("event_detail", args=[event.pk])).content.decode()
+    assert f'href="{week_url(date(2026, 3, 2))}"' in body
+
+
+@pytest.mark.parametrize("form", ["20260304", "2026-W10-3", "2026W103"])
+def test_other_iso_forms_of_a_day_redirect_to_the_weeks_own_address(owner_client, form):
+    response = owner_client.get(f"/week/{form}/")
+    assert (response.status_code, response["Location"]) == (302, week_url(date(2026, 3, 2)))
+
+
+def test_an_at_that_is_no_occurrence_of_the_series_is_ignored(owner_client, calendar):
+    first = at(date(2026, 1, 5), 9)
+    series = make_event(calendar, start=first, end=first + timedelta(hours=1), recurrence="RRULE:FREQ=WEEKLY")
+    url = reverse("event_detail", args=[series.pk])
+    real = owner_client.get(url, {"at": at(date(2026, 3, 2), 9).isoformat()}).content.decode()
+    assert "Monday 2 March 2026, 09:00" in real
+    for bogus in ("2026-03-03T09:00:00+01:00", "2026-01-01T10:00:00+23:59", "1900-01-01T00:00:00+14:00", "x"):
+        body = owner_client.get(url, {"at": bogus}).content.decode()
+        assert "Monday 5 January 2026, 09:00" in body, bogus  # the series as stored
+
+
+def test_the_details_use_the_calendars_colour_from_the_week_and_vary_on_htmx(owner_client, owner):
+    account = make_account(owner)
+    make_connection(account, name="A", remote_id="a")
+    second = make_connection(account, name="B", remote_id="b")  # no colour of its own: the palette's second
+    event = make_event(second, start=at(this_monday(), 9))
+    week_page = owner_client.get("/").content.decode()
+    colour = re.search(r'data-color="(#[0-9a-f]{6})"', week_page.split("Stand-up")[0].rsplit("<li", 1)[1])
+    assert colour is not None
+    response = owner_client.get(reverse("event_detail", args=[event.pk]))
+    assert f'data-color="{colour.group(1)}"' in response.content.decode()
+    assert "HX-Request" in response["Vary"]

@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from events.models import CalendarEvent
 from events.recurrence import zone_or_none
-from events.selectors import Occurrence
+from events.selectors import Occurrence, shown_instant
 
 register = template.Library()
 
@@ -64,17 +64,19 @@ def event_when(event: CalendarEvent, start: datetime, end: datetime, zone: tzinf
 def own_zone_when(event: CalendarEvent, start: datetime, end: datetime, zone: tzinfo) -> str:
     """The time in the event's own zone, when it differs from the viewer's at that moment."""
     own = zone_or_none(event.timezone) if not event.all_day else None
-    if own is None or own.utcoffset(start) == zone.utcoffset(start.astimezone(zone).replace(tzinfo=None)):
+    start, end = shown_instant(start), shown_instant(end)
+    if own is None or start.astimezone(own).utcoffset() == start.astimezone(zone).utcoffset():
         return ""
     local_start, local_end = start.astimezone(own), end.astimezone(own)
     return f"{local_start:%a} {local_start:%H:%M} {DASH} {local_end:%H:%M} in {event.timezone}"
 
 
 def _date(moment: datetime) -> date:
-    return moment.astimezone(UTC).date()  # all-day rows keep their dates as midnight UTC
+    return shown_instant(moment).astimezone(UTC).date()  # all-day rows keep their dates as midnight UTC
 
 
 def _wall(event: CalendarEvent, moment: datetime, zone: tzinfo) -> datetime:
+    moment = shown_instant(moment)
     if not event.timezone:  # floating: the same wall clock everywhere
         return moment.astimezone(UTC).replace(tzinfo=None)
     return moment.astimezone(zone)

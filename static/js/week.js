@@ -41,7 +41,11 @@
         line.setAttribute("data-drawn-at", String(now.getTime()));
         return;
       }
-      var minute = Math.min(MINUTES_PER_DAY - 1, drawn + Math.floor((now.getTime() - drawnAt) / 60000));
+      var minute = drawn + Math.floor((now.getTime() - drawnAt) / 60000);
+      if (minute >= MINUTES_PER_DAY) {
+        window.location.reload(); // a new day: today's column and the line move on
+        return;
+      }
       line.style.top = percent(minute / MINUTES_PER_DAY);
     });
   }
@@ -96,6 +100,7 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail && event.detail.target;
     if (!target) {
+      refresh();
       return;
     }
     place(target);
@@ -116,11 +121,22 @@
     }
   });
 
-  function start() {
-    document.documentElement.classList.add("js");
+  function refresh() {
     place(document);
+    var scroller = document.querySelector(".week-scroll");
+    if (scroller) {
+      scroller.removeAttribute("data-scrolled");
+    }
     scrollToMorning(document);
     tickNowLine();
+  }
+
+  // Back and forward: htmx fetches the whole page again (it keeps no copy) and swaps the body.
+  document.addEventListener("htmx:historyRestore", refresh);
+
+  function start() {
+    document.documentElement.classList.add("js");
+    refresh();
     window.setInterval(tickNowLine, 30000);
   }
 
