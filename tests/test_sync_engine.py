@@ -149,13 +149,19 @@ def test_a_sweep_that_would_delete_most_of_a_calendar_is_held_until_confirmed(go
     assert AuditLog.objects.filter(action=AuditAction.SYNC_SWEEP_CONFIRMED).count() == 1
 
 
-def test_a_confirmed_deletion_deletes_no_more_than_was_confirmed(google, calendar, owner_client):
+def hold_a_sweep(google, calendar) -> list[dict]:
+    """30 events synced, then 25 gone and the sync token expired: the full listing's sweep is held."""
     events = [put(google, calendar, f"Event {n}", day=1 + n % 28) for n in range(30)]
     sync(calendar)
     for event in events[:25]:
         del google.events[calendar.remote_id][event["id"]]
     google.expire_sync_tokens()
     assert sync(calendar).outcome == SyncOutcome.HELD
+    return events
+
+
+def test_a_confirmed_deletion_deletes_no_more_than_was_confirmed(google, calendar, owner_client):
+    events = hold_a_sweep(google, calendar)
     owner_client.post(reverse("connections_calendar_confirm_deletion", args=[calendar.pk]))
     for event in events[25:29]:  # meanwhile the provider loses more: that was not what the person saw
         del google.events[calendar.remote_id][event["id"]]
@@ -184,12 +190,7 @@ def test_an_event_with_a_broken_character_is_stored_without_it(google, calendar)
 
 
 def test_force_sweep_applies_a_held_deletion(google, calendar):
-    events = [put(google, calendar, f"Event {n}", day=1 + n % 28) for n in range(30)]
-    sync(calendar)
-    for event in events[:25]:
-        del google.events[calendar.remote_id][event["id"]]
-    google.expire_sync_tokens()
-    assert sync(calendar).outcome == SyncOutcome.HELD
+    hold_a_sweep(google, calendar)
     assert sync(calendar, full=True, force_sweep=True).deleted == 25
 
 
@@ -318,12 +319,7 @@ def test_a_worker_that_lost_its_lease_leaves_the_new_owners_state_alone(google, 
 
 
 def test_a_failure_keeps_a_held_deletion_held_and_confirmable(google, calendar, settings):
-    events = [put(google, calendar, f"Event {n}", day=1 + n % 28) for n in range(30)]
-    sync(calendar)
-    for event in events[:25]:
-        del google.events[calendar.remote_id][event["id"]]
-    google.expire_sync_tokens()
-    assert sync(calendar).outcome == SyncOutcome.HELD
+    hold_a_sweep(google, calendar)
     held_message = calendar.last_error
     settings.PROVIDER_RETRY_ATTEMPTS = 1
     google.faults.append((503, None))
