@@ -12,14 +12,13 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import record
-from calsync.lib.http import absolute_url
+from calsync.lib.http import absolute_url, posted_next
 from calsync.lib.ratelimit import Limit, request_allowed
 from connections.credentials import provider_call
 from connections.forms import CalDAVForm, ChooseCalendarsForm
@@ -248,15 +247,7 @@ def calendar_sync_view(request: HttpRequest, connection_id: int) -> HttpResponse
     else:
         connection_sync_request(connection=connection)
         messages.success(request, f"Syncing “{connection.name}” now. Reload in a moment to see the result.")
-    return redirect(_back_to(request, default=reverse("connections")))
-
-
-def _back_to(request: HttpRequest, *, default: str) -> str:
-    """The page a form came from (its `next` field), if it is one of ours; the week view sends it."""
-    back = request.POST.get("next", "")
-    if back.startswith("/") and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        return back
-    return default
+    return redirect(posted_next(request, default=reverse("connections")))  # the week view sends `next`
 
 
 @login_required

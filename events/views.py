@@ -16,11 +16,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timezone import now
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.models import User
+from calsync.lib.http import posted_next
 from connections.models import AccountStatus, CalendarConnection, SyncState
 from events.calendar_colors import calendar_color
 from events.models import CalendarEvent
@@ -192,7 +192,4 @@ def calendar_visibility(request: HttpRequest, connection_id: int) -> HttpRespons
     connection = get_object_or_404(CalendarConnection, pk=connection_id, user=request.user, is_connected=True)
     shown = request.POST.get("shown") == "1"
     CalendarConnection.objects.filter(pk=connection.pk).update(shown_in_week=shown)
-    back = request.POST.get("next", "")
-    if not (back.startswith("/") and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})):
-        back = reverse("home")
-    return redirect(back)
+    return redirect(posted_next(request, default=reverse("home")))

@@ -7,6 +7,7 @@ from ipaddress import ip_address
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.http import url_has_allowed_host_and_scheme
 
 USER_AGENT_MAX_LENGTH = 512
 
@@ -48,3 +49,11 @@ def absolute_url(path: str, request: HttpRequest | None = None) -> str:
     if request is not None:
         return request.build_absolute_uri(path)
     return f"http://localhost:8000{path}"
+
+
+def posted_next(request: HttpRequest, *, default: str) -> str:
+    """The page a form came from (its `next` field) when it is a path on this site; else `default`."""
+    back = request.POST.get("next", "")
+    if back.startswith("/") and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return back
+    return default
