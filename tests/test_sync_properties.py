@@ -46,7 +46,9 @@ def test_after_every_completed_sync_the_database_equals_the_provider(owner, fake
             return fake_google.events.setdefault(self.calendar.remote_id, {})
 
         def live_ids(self) -> list[str]:
-            return sorted(i for i, e in self.events.items() if e.resource.get("status") != "cancelled")
+            # In creation order, not sorted: the fake's ids are random, so a sorted list puts a different event
+            # at each index when hypothesis replays a case, and its draws stop being reproducible.
+            return [i for i, e in self.events.items() if e.resource.get("status") != "cancelled"]
 
         @rule(title=TITLES, day=DAYS)
         def create(self, title: str, day: int) -> None:
@@ -91,7 +93,7 @@ def test_after_every_completed_sync_the_database_equals_the_provider(owner, fake
         @rule(data=st.data())
         def forget_a_tombstone_and_expire_tokens(self, data: st.DataObject) -> None:
             # Google drops old deletions; a client's stale token then gets 410 and must list everything.
-            event_id = data.draw(st.sampled_from(sorted(self.events)))
+            event_id = data.draw(st.sampled_from(list(self.events)))
             del self.events[event_id]
             fake_google.expire_sync_tokens()
 
