@@ -23,6 +23,50 @@ class PeriodicJob:
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(
+        name="Sync due calendars",
+        task="events.sync_due",
+        minute="*/5",
+        description=(
+            "Queues one sync per connected calendar not synced in the last five minutes; skips calendars in "
+            "backoff, held for a confirmation, needing reconnect, or already syncing."
+        ),
+    ),
+    PeriodicJob(
+        name="Delete expired OAuth states",
+        task="connections.cleanup_oauth_states",
+        minute="*/15",
+        description="Removes OAuth states that expired or were consumed.",
+    ),
+    PeriodicJob(
+        name="Keep idle credentials alive",
+        task="connections.refresh_idle_credentials",
+        minute="23",
+        description=(
+            "Refreshes OAuth grants unused for CREDENTIALS_IDLE_DAYS so they do not lapse; a withdrawn grant "
+            "marks its account as needing reconnect."
+        ),
+    ),
+    PeriodicJob(
+        name="Purge deleted accounts and events",
+        task="accounts.purge_deleted",
+        minute="0",
+        hour="0",
+        description=(
+            "Erases users and events soft-deleted more than PURGE_AFTER_DAYS ago, with everything that belongs "
+            "to them, then VACUUM ANALYZE of the large tables."
+        ),
+    ),
+    PeriodicJob(
+        name="Archive old audit rows",
+        task="audit.archive_audit_logs",
+        minute="30",
+        hour="1",
+        description=(
+            "Writes audit rows older than AUDIT_RETENTION_DAYS to AUDIT_ARCHIVE_DIR, verifies the files, then "
+            "deletes the rows; with no archive folder configured it deletes nothing."
+        ),
+    ),
+    PeriodicJob(
         name="Delete expired sessions",
         task="accounts.clear_expired_sessions",
         minute="17",

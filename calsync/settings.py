@@ -282,6 +282,8 @@ CELERY_WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 0) or None  # None: on
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660)
 CELERY_TIMEZONE = "UTC"
+# One queue name for every task; tests give each run of a real worker and beat a queue of its own.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
@@ -300,6 +302,21 @@ SYNC_BACKOFF_MAX_SECONDS = 6 * 60 * 60
 # A full resync that would delete more than this share of a calendar (and more than the count) is held.
 SYNC_SWEEP_HOLD_FRACTION = 0.5
 SYNC_SWEEP_HOLD_MIN_EVENTS = 20
+
+# The periodic fan-out queues connections not synced for this long (a little under its 5-minute period,
+# so a connection synced just after the previous round is not skipped until the one after).
+SYNC_INTERVAL_SECONDS = env_int("SYNC_INTERVAL_SECONDS", 270)
+# A queued sync that has not started after this long is queued again (its message was lost).
+SYNC_QUEUED_STALE_SECONDS = env_int("SYNC_QUEUED_STALE_SECONDS", 1800)
+# Refresh tokens lapse when unused (Google: six months, Microsoft: 90 days): refresh idle ones weekly.
+CREDENTIALS_IDLE_DAYS = env_int("CREDENTIALS_IDLE_DAYS", 7)
+
+# --- Maintenance ------------------------------------------------------------------------------------
+# Soft-deleted users and events are erased for good after this many days.
+PURGE_AFTER_DAYS = env_int("PURGE_AFTER_DAYS", 30)
+# Audit rows older than this are archived to AUDIT_ARCHIVE_DIR and then deleted; unset keeps them all.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 90)
+AUDIT_ARCHIVE_DIR = env_str("AUDIT_ARCHIVE_DIR")
 
 # --- Calendar providers ---------------------------------------------------------------------------
 # Client credentials and endpoints; endpoints are settings so tests and sovereign clouds can repoint them.

@@ -77,8 +77,10 @@ def credentials_fresh(account: ProviderAccount) -> Credentials:
     return account_refresh(account)
 
 
-def account_refresh(account: ProviderAccount, *, rejected_token: str | None = None) -> Credentials:
+def account_refresh(account: ProviderAccount, *, rejected_token: str | None = None, force: bool = False) -> Credentials:
     """Refresh the account's access token and store what the provider returned (a rotated refresh token too).
+
+    `force` refreshes even a token that is still fresh (keeping an idle grant alive).
 
     The row is locked for the refresh, so two workers never refresh one grant at once: Microsoft rotates
     refresh tokens, and the loser of such a race would store a token that the winner already replaced.
@@ -92,7 +94,7 @@ def account_refresh(account: ProviderAccount, *, rejected_token: str | None = No
         current = stored_credentials(locked)
         if locked.status != AccountStatus.ACTIVE:
             raise AuthRevoked(f"the account is {locked.get_status_display().lower()}")
-        if current.access_token != rejected_token and _still_fresh(current):
+        if not force and current.access_token != rejected_token and _still_fresh(current):
             return current
         try:
             refreshed = adapter.refresh(current)

@@ -115,6 +115,9 @@ class CalendarConnection(models.Model):
     sync_lease_until = models.DateTimeField(
         null=True, blank=True, help_text="A worker holds this connection's sync until then."
     )
+    sync_queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="The periodic fan-out queued a sync then; cleared when a worker starts it."
+    )
     sweep_held_count = models.PositiveIntegerField(
         null=True, blank=True, help_text="A full resync would delete this many events; held until confirmed."
     )

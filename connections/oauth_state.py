@@ -9,10 +9,11 @@ with the same state cannot both succeed. Every refusal says why, for the page an
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timezone import now
@@ -94,6 +95,17 @@ def oauth_state_consume(
     reason = _why_refused(state=state, user=user, session_key=session_key, provider=provider)
     _record_refusal(reason, user=user, provider=provider, request=request)
     raise OAuthStateRefused(reason)
+
+
+def oauth_states_stale(*, at: datetime | None = None) -> QuerySet[OAuthState]:
+    """States that can never be used again: expired, or consumed by their callback."""
+    return OAuthState.objects.filter(Q(expires_at__lt=at or now()) | Q(consumed_at__isnull=False))
+
+
+def oauth_states_delete_stale() -> int:
+    """Delete expired and consumed states (a replayed state is then refused as unknown); returns how many."""
+    deleted, _ = oauth_states_stale().delete()  # nothing refers to a state: one DELETE statement
+    return deleted
 
 
 def _why_refused(*, state: str | None, user: User, session_key: str | None, provider: str) -> Refusal:

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, CharField, F, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
@@ -95,6 +96,7 @@ class SyncResult:
 
 
 SKIPPED = "skipped"
+TIME_LIMIT_MESSAGE = "the sync ran past its time limit; the next one continues where it stopped"
 
 
 def sync_connection(*, connection: CalendarConnection, full: bool = False, force_sweep: bool = False) -> SyncResult:
@@ -104,6 +106,8 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
         raise RuntimeError("sync_connection commits page by page; call it outside a transaction")
     lease = _claim(connection)
     if lease is None:
+        # The sync under way serves this request too: the fan-out may queue the connection again.
+        CalendarConnection.objects.filter(pk=connection.pk).update(sync_queued_at=None)
         return SyncResult(outcome=SKIPPED)
     connection.refresh_from_db()
     # A held or confirmed sweep is settled only by a full listing: an incremental run must not clear it.
@@ -122,6 +126,12 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
     except ProviderError as exc:
         result.outcome, result.error = SyncOutcome.ERROR, str(exc) or type(exc).__name__
         _record_failure(run, exc)
+        _release(run)
+    except SoftTimeLimitExceeded:
+        # The task's time limit: the pages so far are committed, and the next run continues from them.
+        # Released now, so that run need not wait for the lease to lapse.
+        result.outcome, result.error = SyncOutcome.ERROR, TIME_LIMIT_MESSAGE
+        _record_failure(run, ProviderError(TIME_LIMIT_MESSAGE))
         _release(run)
     except Exception as exc:
         # Our bug or the database: record it so the person and staff see it, then let the task report it.
@@ -166,7 +176,7 @@ def _claim(connection: CalendarConnection) -> datetime | None:
     lease = moment + timedelta(seconds=settings.SYNC_LEASE_SECONDS, microseconds=uuid.uuid4().int % 1000)
     claimed = CalendarConnection.objects.filter(
         Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=moment), pk=connection.pk, is_connected=True
-    ).update(sync_lease_until=lease)
+    ).update(sync_lease_until=lease, sync_queued_at=None)
     return lease if claimed else None
 
 

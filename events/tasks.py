@@ -1,14 +1,22 @@
 from celery import shared_task
 from django.conf import settings
 
+from calsync.jobs import periodic_job
 from connections.models import CalendarConnection
+from events.fanout import syncs_enqueue_due
 from events.services import sync_runs_prune
 from events.sync import sync_connection
 
 
-@shared_task(name="events.prune_sync_runs", acks_late=True)
+@periodic_job("events.prune_sync_runs", soft_time_limit=600, time_limit=660)
 def prune_sync_runs() -> int:
     return sync_runs_prune(days=settings.SYNC_RUN_RETENTION_DAYS)
+
+
+# Every five minutes; well inside that, so a stuck round never overlaps the next one's claim for long.
+@periodic_job("events.sync_due", soft_time_limit=120, time_limit=150)
+def sync_due() -> int:
+    return syncs_enqueue_due()
 
 
 # No Celery retry: a failed sync records its backoff on the connection, and the periodic fan-out runs it

@@ -9,12 +9,13 @@ from django.utils.timezone import now
 
 from audit.models import AuditAction, AuditLog
 from audit.services import record
+from calsync.models import JobLease
 from connections.models import OAuthState
 from events.models import SyncRun
 from tests.conftest import PASSWORD
 from tests.factories import make_account, make_connection, make_event
 
-OUR_APPS = {"accounts", "connections", "events", "audit"}
+OUR_APPS = {"accounts", "connections", "events", "audit", "calsync"}
 SECRET = "ya29.secret-token-value"
 
 
@@ -33,6 +34,7 @@ def populated(owner):
     )
     record(action=AuditAction.CONNECTION_CONNECTED, actor=owner, target=account)
     SyncRun.objects.create(connection=connection, outcome="ok", created=3)
+    JobLease.objects.create(name="events.sync_due", last_started_at=now())
     return {"account": account, "connection": connection, "event": event}
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from io import StringIO
 
 from django.core.management import call_command
+from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
 from calsync.schedule import PERIODIC_JOBS
@@ -37,3 +38,15 @@ def test_every_scheduled_task_is_registered_with_celery(db):
     app.loader.import_default_modules()
     for job in PERIODIC_JOBS:
         assert job.task in app.tasks, job.task
+
+
+def test_staff_see_and_change_the_schedules_in_the_admin(client, staff):
+    run()
+    client.force_login(staff)
+    listing = client.get(reverse("admin:django_celery_beat_periodictask_changelist"))
+    assert listing.status_code == 200
+    for job in PERIODIC_JOBS:
+        assert job.name in listing.content.decode()
+    task = PeriodicTask.objects.get(name="Sync due calendars")
+    page = client.get(reverse("admin:django_celery_beat_periodictask_change", args=[task.pk]))
+    assert page.status_code == 200 and "events.sync_due" in page.content.decode()

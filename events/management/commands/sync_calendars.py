@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
 from connections.models import CalendarConnection
+from events.fanout import connections_due, syncs_enqueue_due
 from events.sync import SKIPPED, sync_connection
 from events.tasks import sync_connection_task
 
@@ -16,6 +17,10 @@ class Command(BaseCommand):
         target.add_argument("--connection", type=int, action="append", help="A connection id (repeatable).")
         target.add_argument("--user", help="Every connected calendar of the user with this email.")
         target.add_argument("--all", action="store_true", help="Every connected calendar.")
+        target.add_argument(
+            "--due", action="store_true",
+            help="The calendars the periodic job would queue: not synced lately, not in backoff, held or running.",
+        )  # fmt: skip
         parser.add_argument("--full", action="store_true", help="List everything instead of the changes.")
         parser.add_argument(
             "--force-sweep", action="store_true",
@@ -24,6 +29,10 @@ class Command(BaseCommand):
         parser.add_argument("--enqueue", action="store_true", help="Queue one task per connection and return.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["due"] and options["enqueue"]:
+            queued = syncs_enqueue_due(progress=self.stdout.write)
+            self.stdout.write(self.style.SUCCESS(f"{queued} syncs queued."))
+            return
         connections = self._connections(options)
         total = connections.count()
         if options["enqueue"]:
@@ -49,6 +58,8 @@ class Command(BaseCommand):
     @staticmethod
     def _connections(options: dict[str, Any]) -> QuerySet[CalendarConnection]:
         connections = CalendarConnection.objects.filter(is_connected=True).select_related("account").order_by("pk")
+        if options["due"]:
+            return connections_due().select_related("account")
         if options["connection"]:
             connections = connections.filter(pk__in=options["connection"])
             if connections.count() != len(set(options["connection"])):
