@@ -39,14 +39,24 @@ $(INSTALLED): requirements/dev.txt | $(BIN)/python
 
 install: $(INSTALLED)
 
+# The demo: a Radicale CalDAV server on loopback over TLS (its own authority, trusted through
+# REQUESTS_CA_BUNDLE) holding the demo account's calendar; `seed_demo` connects and syncs it.
+DEMO_DIR ?= $(or $(CALSYNC_VAR_DIR),var)/demo
+DEMO_CALDAV_PORT ?= 5232
+DEMO_ENV := DEMO_DIR=$(abspath $(DEMO_DIR)) DEMO_CALDAV_PORT=$(DEMO_CALDAV_PORT) \
+	REQUESTS_CA_BUNDLE=$(abspath $(DEMO_DIR))/ca-bundle.pem CALDAV_PRIVATE_NETWORKS=127.0.0.1/32
+
 run: $(INSTALLED)
 	DEBUG=1 $(BIN)/honcho run $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/honcho run $(BIN)/python manage.py setup_periodic_tasks
+	$(BIN)/python -m calsync.demo.caldav_server prepare --folder $(DEMO_DIR) --port $(DEMO_CALDAV_PORT)
 	@echo
 	@echo "  calsync is starting at  http://127.0.0.1:$(PORT)/"
+	@echo "  sign in as  demo@example.com  with password  calsync-demo  (synced from the demo CalDAV server"
+	@echo "  at https://127.0.0.1:$(DEMO_CALDAV_PORT)/, user demo, password demo; the README says how to edit it)"
 	@echo "  admin: create a staff account with  .venv/bin/python manage.py createsuperuser  (with DEBUG=1)"
 	@echo
-	DEBUG=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho -f Procfile.dev start -p $(PORT)
+	DEBUG=1 $(DEMO_ENV) PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho -f Procfile.dev start -p $(PORT)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

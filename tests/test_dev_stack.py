@@ -1,37 +1,58 @@
-"""`make run`'s stack with nothing configured: SQLite, the filesystem broker, runserver, worker and beat.
+"""`make run` with nothing configured: SQLite, the filesystem broker, runserver, worker, beat, and the demo.
 
-The filesystem transport must carry a task from one process to the worker, as Redis would.
+The demo account's week must come through the real CalDAV sync from the local Radicale that `make run`
+starts, and the filesystem transport must carry a task from one process to the worker, as Redis would.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
+import requests
 
-from tests.servers import BIN, ROOT, answers, free_port, process, wait_until
+from calsync.demo.seed import DEMO_EMAIL, DEMO_USER_PASSWORD
+from tests.servers import ROOT, answers, free_port, process, wait_until
 
 pytestmark = pytest.mark.slow
-ZERO_SETUP_UNSET = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SECRET_KEY", "ENCRYPTION_KEYS")
+# Nothing configured, and nothing of the test suite's own trust or CalDAV settings either.
+NOT_INHERITED = (
+    "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SECRET_KEY", "ENCRYPTION_KEYS", "DEBUG",
+    "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "HTTPLIB2_CA_CERTS", "CALDAV_ALLOW_PRIVATE_HOSTS",
+)  # fmt: skip
+DEMO_TITLES = ("Team stand-up", "Design offsite", "Release night", "Call with the Tokyo office")
 
 
-def test_the_zero_setup_stack_serves_pages_and_runs_tasks(tmp_path):
-    env = {key: value for key, value in os.environ.items() if key not in ZERO_SETUP_UNSET}
+def signed_in_home(base: str) -> str:
+    """The home page after signing in as the demo person through the sign-in form."""
+    browser = requests.Session()
+    form = browser.get(f"{base}/accounts/login/", timeout=10).text
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+    assert token, form
+    fields = {"csrfmiddlewaretoken": token.group(1), "login": DEMO_EMAIL, "password": DEMO_USER_PASSWORD}
+    browser.post(f"{base}/accounts/login/", data=fields, headers={"Referer": f"{base}/accounts/login/"}, timeout=10)
+    return browser.get(f"{base}/", timeout=10).text
+
+
+def test_make_run_serves_the_demo_week_and_runs_tasks(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key not in NOT_INHERITED}
     var = tmp_path / "var"
-    env.update({"DEBUG": "1", "CALSYNC_VAR_DIR": str(var), "PATH": f"{BIN}:{env['PATH']}"})
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    assert migrate.returncode == 0, migrate.stderr
+    env.update({"CALSYNC_VAR_DIR": str(var), "PYTHONUNBUFFERED": "1"})
+    port, caldav_port = free_port(), free_port()
+    log = tmp_path / "make-run.log"
+    # env has no database, broker or CA settings: `make run` must choose the zero-setup defaults itself.
+    with process(["make", "run", f"PORT={port}", f"DEMO_CALDAV_PORT={caldav_port}"], env, log) as stack:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: answers(f"{base}/") or stack.poll() is not None, 120, "make run to serve pages")
+        assert stack.poll() is None, log.read_text()
+        assert "Demo ready (created account, 7 events written" in log.read_text()
+        home = signed_in_home(base)
+        for title in DEMO_TITLES:
+            assert title in home, f"{title!r} missing from the demo week"
 
-    port = free_port()
-    log = tmp_path / "honcho.log"
-    stack = [str(BIN / "honcho"), "-f", "Procfile.dev", "start", "-p", str(port)]
-    # env has no database or broker settings: the stack must choose the zero-setup defaults itself.
-    with process(stack, {**env, "PYTHONUNBUFFERED": "1"}, log):
-        wait_until(lambda: answers(f"http://127.0.0.1:{port}/"), 90, "runserver to answer")
         wait_until(lambda: "ready." in log.read_text(), 90, "the worker to be ready")
         send = subprocess.run(
             [
@@ -39,7 +60,8 @@ def test_the_zero_setup_stack_serves_pages_and_runs_tasks(tmp_path):
                 "import django; django.setup(); from accounts.tasks import clear_expired_sessions; "
                 "clear_expired_sessions.delay()",
             ],
-            cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "calsync.settings"}, capture_output=True, text=True,
+            cwd=ROOT, env={**env, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "calsync.settings"},
+            capture_output=True, text=True,
         )  # fmt: skip
         assert send.returncode == 0, send.stderr
         wait_until(
@@ -51,3 +73,4 @@ def test_the_zero_setup_stack_serves_pages_and_runs_tasks(tmp_path):
         assert "beat: Starting" in log.read_text()
     assert not (ROOT / "control").exists(), "the broker must keep its folders under CALSYNC_VAR_DIR"
     assert (var / "celery" / "control").is_dir()
+    assert (var / "demo" / "collections").is_dir(), "the demo's CalDAV data must live under CALSYNC_VAR_DIR"
