@@ -19,7 +19,7 @@ RUN SECRET_KEY=collectstatic-only \
     ENCRYPTION_KEYS=build:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
     python manage.py collectstatic --noinput
 
-RUN useradd --create-home --uid 10001 calsync && mkdir -p /app/var && chown calsync /app/var
+RUN useradd --create-home --uid 10001 calsync && mkdir -p /app/var/audit-archive && chown -R calsync /app/var
 USER calsync
 
 EXPOSE 8000
