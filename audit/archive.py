@@ -180,13 +180,9 @@ def _archive_batch(
     )
     path = output_dir / archived.name
     try:
-        # A hard link, unlike a rename, fails instead of replacing a file already there.
-        os.link(batch.temporary, path)
-        left_by_earlier_run = False
-    except FileExistsError:
-        left_by_earlier_run = True
+        left_by_earlier_run = not _place(batch.temporary, path)
     finally:
-        batch.temporary.unlink()
+        batch.temporary.unlink(missing_ok=True)
     _fsync_folder(output_dir)
 
     if left_by_earlier_run:
@@ -262,6 +258,23 @@ def _allow_archive_delete(allow: bool) -> None:
             cursor.execute("SELECT set_config('calsync.audit_archive', txid_current()::text, true)")
         else:
             cursor.execute("SELECT set_config('calsync.audit_archive', '', true)")
+
+
+def _place(temporary: Path, path: Path) -> bool:
+    """Move the written file to its name; False, leaving everything as it was, when that name is taken."""
+    try:
+        # A hard link, unlike a rename, fails instead of replacing a file already there.
+        os.link(temporary, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        # Some network and object-store mounts have no hard links. The job's lease keeps a second archive
+        # run away, so checking for the name and then renaming cannot race with ourselves.
+        if path.exists():
+            return False
+        os.rename(temporary, path)
+        return True
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from celery import shared_task
 from django.db import IntegrityError, InterfaceError, OperationalError
+from django.db import connection as db_connection
 from django.db.models import Q
 from django.utils.timezone import now
 
@@ -30,6 +31,8 @@ SKIPPED = "skipped: the previous run is still going"
 # A database that is restarting or failing over: try again a few times, waiting longer each time.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 MAX_RETRIES = 3
+# A claim outlives the task's hard time limit by this much, so it lapses soon after a killed run.
+LEASE_MARGIN_SECONDS = 60
 
 T = TypeVar("T")
 
@@ -47,7 +50,34 @@ def job_lease(name: str, *, seconds: float) -> Iterator[bool]:
         yield bool(held)
     finally:
         if held:
+            _release(name, token)
+
+
+class JobBusy(Exception):
+    """A command wanted to do a periodic job's work while the job (or another command) is doing it."""
+
+
+@contextmanager
+def exclusively(task: Any) -> Iterator[None]:
+    """For a command that does a periodic job's work by hand: hold that job's lease, or raise JobBusy."""
+    with job_lease(task.name, seconds=task.time_limit + LEASE_MARGIN_SECONDS) as held:
+        if not held:
+            raise JobBusy(f"{task.name} is running now (the scheduled job or another command); try again later.")
+        yield
+
+
+def _release(name: str, token: str) -> None:
+    for attempt in (1, 2):
+        try:
             JobLease.objects.filter(name=name, holder=token).update(held_until=None, holder="", last_finished_at=now())
+            return
+        except TRANSIENT_ERRORS:
+            # The job failed because the database went away, and took this connection with it: release on a
+            # fresh one, or every retry of the job would find its own claim still held.
+            if attempt == 2 or db_connection.in_atomic_block:
+                logger.exception("could not release job %s; its claim lapses by itself", name)
+                return
+            db_connection.close()
 
 
 def periodic_job(name: str, *, soft_time_limit: int, time_limit: int) -> Callable[[Callable[[], T]], Any]:
@@ -66,7 +96,7 @@ def periodic_job(name: str, *, soft_time_limit: int, time_limit: int) -> Callabl
         )
         @functools.wraps(job)
         def task() -> T | str:
-            with job_lease(name, seconds=time_limit + 60) as held:
+            with job_lease(name, seconds=time_limit + LEASE_MARGIN_SECONDS) as held:
                 if not held:
                     logger.info("%s: %s", name, SKIPPED)
                     return SKIPPED

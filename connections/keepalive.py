@@ -66,6 +66,10 @@ def accounts_keep_alive(
             report.failures.append(f"{label}: {exc}")
             logger.warning("could not refresh %s: %s", label, exc)
             outcome = f"failed: {exc}"
+        except Exception as exc:  # e.g. a secret under a removed key: this account only, never the rest
+            report.failures.append(f"{label}: {type(exc).__name__}")
+            logger.exception("could not refresh %s", label)
+            outcome = f"failed: {type(exc).__name__}"
         else:
             report.refreshed += 1
             outcome = "refreshed"

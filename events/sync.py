@@ -96,7 +96,10 @@ class SyncResult:
 
 
 SKIPPED = "skipped"
-TIME_LIMIT_MESSAGE = "the sync ran past its time limit; the next one continues where it stopped"
+TIME_LIMIT_MESSAGE = (
+    "the sync ran past its time limit; the pages it applied are kept, and the next sync lists again "
+    "from the last saved position"
+)
 
 
 def sync_connection(*, connection: CalendarConnection, full: bool = False, force_sweep: bool = False) -> SyncResult:
@@ -128,8 +131,8 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
         _record_failure(run, exc)
         _release(run)
     except SoftTimeLimitExceeded:
-        # The task's time limit: the pages so far are committed, and the next run continues from them.
-        # Released now, so that run need not wait for the lease to lapse.
+        # The task's time limit: the pages applied so far stay committed (the cursor moves only with the
+        # last page). Released now, so the next run need not wait for the lease to lapse.
         result.outcome, result.error = SyncOutcome.ERROR, TIME_LIMIT_MESSAGE
         _record_failure(run, ProviderError(TIME_LIMIT_MESSAGE))
         _release(run)

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import signal
 import textwrap
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 
 from connections.providers.ical import ICalendarError, iana_name, override_id, parse_resource
 
@@ -592,3 +594,32 @@ def test_old_style_time_zone_rules_are_still_read():
 )
 def test_iana_name(tzid, name):
     assert iana_name(tzid) == name
+
+
+def test_a_workers_time_limit_is_never_swallowed_as_an_unreadable_resource():
+    # Celery's soft time limit arrives as an exception raised by a signal handler, wherever the code is.
+    # The parser turns anything a hostile resource raises into ICalendarError (one skipped item); the
+    # time limit must get through instead, or the sync would carry on past it and skip this resource.
+    overrides = "".join(
+        f"BEGIN:VEVENT\r\nUID:big@x\r\nRECURRENCE-ID:2026{1 + n // 28:02d}{1 + n % 28:02d}T090000Z\r\n"
+        f"DTSTART:2026{1 + n // 28:02d}{1 + n % 28:02d}T100000Z\r\nDURATION:PT1H\r\nSUMMARY:{n}\r\nEND:VEVENT\r\n"
+        for n in range(300)
+    )
+    body = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:big@x\r\nDTSTART:20260101T090000Z\r\n"
+        f"DURATION:PT1H\r\nRRULE:FREQ=DAILY\r\nEND:VEVENT\r\n{overrides}END:VCALENDAR\r\n"
+    )
+
+    def time_limit(signum: int, frame: object) -> None:
+        raise SoftTimeLimitExceeded()
+
+    previous = signal.signal(signal.SIGALRM, time_limit)
+    try:
+        with pytest.raises(SoftTimeLimitExceeded):
+            for _ in range(200):  # parse until the timer fires (one parse may be quicker than the timer)
+                if signal.getitimer(signal.ITIMER_REAL)[0] == 0:
+                    signal.setitimer(signal.ITIMER_REAL, 0.01)
+                parse_resource("big.ics", body)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

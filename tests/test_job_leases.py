@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from io import StringIO
 
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import OperationalError, connection
 from django.utils.timezone import now
 
 from accounts.models import Session
@@ -47,3 +51,24 @@ def test_a_scheduled_task_skips_while_another_run_holds_it(db):
         assert Session.objects.count() == 1
     assert clear_expired_sessions.apply().get() == 1
     assert Session.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_releases_the_claim_when_the_database_connection_died_under_the_job():
+    # A failover or restart: the job's error also broke the connection the release would use.
+    with pytest.raises(OperationalError), job_lease("tests.job", seconds=600) as held:
+        assert held
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+    assert JobLease.objects.get(name="tests.job").held_until is None
+    with job_lease("tests.job", seconds=600) as retried:
+        assert retried
+
+
+def test_a_command_refuses_to_do_a_jobs_work_while_the_job_runs(db):
+    with job_lease("accounts.purge_deleted", seconds=60):
+        with pytest.raises(CommandError, match="running now"):
+            call_command("purge_deleted", "--no-vacuum", stdout=StringIO())
+        call_command("purge_deleted", "--dry-run", stdout=StringIO())  # counting changes nothing: allowed
+    call_command("purge_deleted", "--no-vacuum", stdout=StringIO())
+    assert JobLease.objects.get(name="accounts.purge_deleted").held_until is None

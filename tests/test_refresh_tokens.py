@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils.timezone import now
 
 from audit.models import AuditAction, AuditLog
@@ -19,7 +20,9 @@ from tests.factories import make_account
 WEEK_AND_A_DAY = timedelta(days=8)
 
 
-def google_account(owner, fake_google, email: str, *, idle: timedelta) -> ProviderAccount:
+def google_account(
+    owner, fake_google, email: str, *, idle: timedelta, refreshed: timedelta | None = None
+) -> ProviderAccount:
     person = fake_google.add_user(email)
     tokens = fake_google.issue_tokens(person.sub, list(GOOGLE_SCOPES))
     return make_account(
@@ -31,7 +34,7 @@ def google_account(owner, fake_google, email: str, *, idle: timedelta) -> Provid
         refresh_token=tokens["refresh_token"],
         token_expires_at=now() + timedelta(minutes=50),  # still fresh: only the keep-alive refreshes it
         last_used_at=now() - idle,
-        last_refreshed_at=now() - idle,
+        last_refreshed_at=now() - (idle if refreshed is None else refreshed),
     )
 
 
@@ -41,9 +44,10 @@ def token_requests(fake_google) -> int:
 
 def test_it_refreshes_idle_grants_and_leaves_busy_ones(owner, fake_google):
     idle = google_account(owner, fake_google, "idle@gmail.com", idle=WEEK_AND_A_DAY)
-    busy = google_account(owner, fake_google, "busy@gmail.com", idle=timedelta(hours=2))
+    busy = google_account(owner, fake_google, "busy@gmail.com", idle=timedelta(hours=2), refreshed=WEEK_AND_A_DAY)
+    fresh = google_account(owner, fake_google, "fresh@gmail.com", idle=WEEK_AND_A_DAY, refreshed=timedelta(days=1))
     caldav = make_account(owner, Provider.CALDAV, password="app-password", last_used_at=now() - WEEK_AND_A_DAY)
-    old_token, busy_token = idle.access_token, busy.access_token
+    old_token, busy_token, fresh_token = idle.access_token, busy.access_token, fresh.access_token
 
     assert refresh_idle_credentials.apply().get() == {"refreshed": 1, "needs_reconnect": 0, "failed": 0}
 
@@ -51,7 +55,8 @@ def test_it_refreshes_idle_grants_and_leaves_busy_ones(owner, fake_google):
     busy.refresh_from_db()
     assert idle.access_token != old_token and fake_google.live_access_token(idle.access_token) is not None
     assert idle.last_refreshed_at is not None and idle.last_refreshed_at > now() - timedelta(minutes=1)
-    assert busy.access_token == busy_token
+    assert busy.access_token == busy_token  # used two hours ago: the sync keeps it alive
+    assert ProviderAccount.objects.get(pk=fresh.pk).access_token == fresh_token  # refreshed yesterday
     assert ProviderAccount.objects.get(pk=caldav.pk).last_refreshed_at is None
     # Refreshed now, so the next hour leaves it alone.
     requests_before = token_requests(fake_google)
@@ -106,3 +111,16 @@ def test_the_command_refreshes_a_named_account_even_when_busy(owner, fake_google
     assert "1 refreshed, 0 need reconnecting, 0 failed" in out.getvalue()
     with pytest.raises(CommandError):
         call_command("refresh_tokens", "--account", "999999", stdout=StringIO())
+
+
+def test_one_unreadable_account_does_not_stop_the_others(owner, fake_google):
+    broken = google_account(owner, fake_google, "broken@gmail.com", idle=WEEK_AND_A_DAY)
+    healthy = google_account(owner, fake_google, "healthy@gmail.com", idle=WEEK_AND_A_DAY)
+    old_token = healthy.access_token
+    # A refresh token written under a key that ENCRYPTION_KEYS no longer holds.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE provider_accounts SET refresh_token = 'v1.gone.AAAA' WHERE id = %s", [broken.pk])
+
+    assert refresh_idle_credentials.apply().get() == {"refreshed": 1, "needs_reconnect": 0, "failed": 1}
+    healthy.refresh_from_db()
+    assert healthy.access_token != old_token

@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+
+# Raised into whatever code is running by a signal (the worker's soft time limit): a handler that turns
+# bad input into a skipped item must let these through, or the sync would carry on past its limit.
+INTERRUPTS: tuple[type[BaseException], ...] = (SoftTimeLimitExceeded,)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from icalendar.prop import vBroken, vDuration
 from icalendar.timezone import tzp
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from connections.providers.base import EventTime, RemoteEvent
+from connections.providers.base import INTERRUPTS, EventTime, RemoteEvent
 
 logger = logging.getLogger(__name__)
 
@@ -131,12 +131,30 @@ def parse_resource(
     """
     try:
         return _Resource(href, data, etag, default_zone, {email.lower() for email in owner_emails}).parse()
-    except ICalendarError:
+    except INTERRUPTS:
         raise
-    except Exception as exc:  # hostile text must cost one skipped item, never the listing
+    except Exception as exc:
+        interrupt = _interrupt_behind(exc)
+        if interrupt is not None:  # icalendar turned it into a ValueError on its way out: not the data's fault
+            raise interrupt from None
+        if isinstance(exc, ICalendarError):
+            raise
+        # Hostile text must cost one skipped item, never the listing.
         logger.warning("could not read the iCalendar resource %s (%s)", href, type(exc).__name__)
         logger.debug("iCalendar failure for %s", href, exc_info=True)
         raise ICalendarError(f"unreadable iCalendar data ({type(exc).__name__})") from None
+
+
+def _interrupt_behind(exc: BaseException) -> BaseException | None:
+    """A time limit that struck while a library was handling an error, found in the chain of contexts."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, INTERRUPTS):
+            return current
+        seen.add(id(current))
+        current = current.__context__
+    return None
 
 
 # -- the resource --------------------------------------------------------------------------------------

@@ -1,9 +1,12 @@
+from contextlib import nullcontext
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.purge import deleted_purge
+from accounts.tasks import purge_deleted
+from calsync.jobs import JobBusy, exclusively
 
 
 class Command(BaseCommand):
@@ -24,7 +27,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, days: int, dry_run: bool, no_vacuum: bool, batch_size: int, **options: Any) -> None:
         if days < 0 or batch_size < 1:
             raise CommandError("--days must not be negative and --batch-size must be at least 1.")
-        report = deleted_purge(
-            days=days, dry_run=dry_run, vacuum=not no_vacuum, batch_size=batch_size, progress=self.stdout.write
-        )
+        try:
+            with nullcontext() if dry_run else exclusively(purge_deleted):
+                report = deleted_purge(
+                    days=days, dry_run=dry_run, vacuum=not no_vacuum, batch_size=batch_size, progress=self.stdout.write
+                )
+        except JobBusy as busy:
+            raise CommandError(str(busy)) from busy
         self.stdout.write(self.style.SUCCESS(report.summary()))

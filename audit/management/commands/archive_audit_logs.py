@@ -1,3 +1,4 @@
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -5,6 +6,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.archive import ArchiveError, audit_logs_archive
+from audit.tasks import archive_audit_logs
+from calsync.jobs import JobBusy, exclusively
 
 
 def _folder(value: str) -> Path | None:
@@ -40,10 +43,11 @@ class Command(BaseCommand):
         self, *args: Any, days: int, output: Path | None, dry_run: bool, batch_size: int, **options: Any
     ) -> None:
         try:
-            report = audit_logs_archive(
-                days=days, output_dir=output, dry_run=dry_run, batch_size=batch_size, progress=self.stdout.write
-            )
-        except (ArchiveError, ValueError) as error:
+            with nullcontext() if dry_run else exclusively(archive_audit_logs):
+                report = audit_logs_archive(
+                    days=days, output_dir=output, dry_run=dry_run, batch_size=batch_size, progress=self.stdout.write
+                )
+        except (ArchiveError, ValueError, JobBusy) as error:
             raise CommandError(str(error)) from error
         if report.output_dir is None:
             self.stdout.write(

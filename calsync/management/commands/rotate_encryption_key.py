@@ -28,7 +28,9 @@ To rotate the encryption key:
      process can still read values under the old one.
   3. Run this command (--dry-run first shows what it would do). It re-encrypts rows in batches, each
      committed on its own; if it stops, run it again and it carries on with the rows still left.
-  4. Once it reports nothing left under an old key, remove the old entry from ENCRYPTION_KEYS and deploy.
+  4. Once it reports nothing left under an old key, and queued grant revocations have drained (their
+     tokens travel sealed under the key that was current when they were queued; allow a day),
+     remove the old entry from ENCRYPTION_KEYS and deploy.
 
 A value that cannot be decrypted is listed by model, id and field (never its contents), its row is left
 as it is, and the command exits non-zero after the summary: resolve those rows (e.g. the person

@@ -3,10 +3,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
+from calsync.jobs import JobBusy, exclusively
 from connections.models import CalendarConnection
 from events.fanout import connections_due, syncs_enqueue_due
 from events.sync import SKIPPED, sync_connection
-from events.tasks import sync_connection_task
+from events.tasks import sync_connection_task, sync_due
 
 
 class Command(BaseCommand):
@@ -30,7 +31,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["due"] and options["enqueue"]:
-            queued = syncs_enqueue_due(progress=self.stdout.write)
+            try:
+                with exclusively(sync_due):
+                    queued = syncs_enqueue_due(progress=self.stdout.write)
+            except JobBusy as busy:
+                raise CommandError(str(busy)) from busy
             self.stdout.write(self.style.SUCCESS(f"{queued} syncs queued."))
             return
         connections = self._connections(options)
