@@ -12,6 +12,7 @@ from connections.providers.google import SCOPES as GOOGLE_SCOPES
 from events.models import CalendarEvent
 from tests.factories import make_account, make_connection
 from tests.fakes.google import GoogleState
+from tests.radicale import CalDAVAccount
 
 
 def google_calendar(user: User, fake: GoogleState, email: str = "olive@gmail.com") -> CalendarConnection:
@@ -29,6 +30,20 @@ def google_calendar(user: User, fake: GoogleState, email: str = "olive@gmail.com
     )
     calendar_id = person.calendars[0]["id"]
     return make_connection(account, remote_id=calendar_id, name=email, timezone="Europe/Berlin")
+
+
+def caldav_work_calendar(user: User, caldav_account: CalDAVAccount) -> CalendarConnection:
+    """The Radicale fixture account's "Work" calendar, connected (not yet synced)."""
+    account = make_account(
+        user,
+        Provider.CALDAV,
+        external_id=f"{caldav_account.url}{caldav_account.username}/",
+        email=caldav_account.username,
+        server_url=caldav_account.url,
+        username=caldav_account.username,
+        password=caldav_account.password,
+    )
+    return make_connection(account, remote_id=caldav_account.calendars["Work"], name="Work")
 
 
 def google_view(fake: GoogleState, calendar_id: str) -> dict[str, tuple[str, str, str]]:

@@ -13,13 +13,12 @@ from django.db import connection as db_connection
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from calsync.schedule import periodic_tasks_install
-from connections.models import CalendarConnection, Provider, SyncState
+from connections.models import CalendarConnection, SyncState
 from events.models import CalendarEvent, SyncOutcome, SyncRun
 from events.sync import TIME_LIMIT_MESSAGE
 from events.tasks import sync_connection_task
-from tests.factories import make_account, make_connection
 from tests.servers import BIN, process, wait_until
-from tests.sync_helpers import google_calendar
+from tests.sync_helpers import caldav_work_calendar, google_calendar
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -50,16 +49,7 @@ def worker_args(queue: str) -> list[str]:
 
 
 def test_beat_and_a_worker_sync_a_calendar_on_schedule(owner, caldav_account, radicale, tmp_path: Path):
-    account = make_account(
-        owner,
-        Provider.CALDAV,
-        external_id=f"{caldav_account.url}{caldav_account.username}/",
-        email=caldav_account.username,
-        server_url=caldav_account.url,
-        username=caldav_account.username,
-        password=caldav_account.password,
-    )
-    connection = make_connection(account, remote_id=caldav_account.calendars["Work"], name="Work")
+    connection = caldav_work_calendar(owner, caldav_account)
     with caldav_account.client() as client:
         work = client.calendar(url=caldav_account.calendars["Work"])
         work.save_event(event_body("first@tests", "Planning"))

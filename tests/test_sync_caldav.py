@@ -12,11 +12,11 @@ import pytest
 import recurring_ical_events
 import x_wr_timezone
 
-from connections.models import CalendarConnection, Provider
+from connections.models import CalendarConnection
 from events.models import CalendarEvent, SyncOutcome
 from events.selectors import occurrences_in_window
 from events.sync import sync_connection
-from tests.factories import make_account, make_connection
+from tests.sync_helpers import caldav_work_calendar
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,16 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def calendar(owner, caldav_account, settings) -> CalendarConnection:
     settings.CALDAV_ALLOW_PRIVATE_HOSTS = True  # Radicale listens on loopback
     settings.PROVIDER_RETRY_BASE_SECONDS = 0.001
-    account = make_account(
-        owner,
-        Provider.CALDAV,
-        external_id=f"{caldav_account.url}{caldav_account.username}/",
-        email=caldav_account.username,
-        server_url=caldav_account.url,
-        username=caldav_account.username,
-        password=caldav_account.password,
-    )
-    connection = make_connection(account, remote_id=caldav_account.calendars["Work"], name="Work")
+    connection = caldav_work_calendar(owner, caldav_account)
     connection.caldav = caldav_account  # type: ignore[attr-defined]
     return connection
 
