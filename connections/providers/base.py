@@ -145,6 +145,55 @@ class ChangePage:
     requests: int = 1
 
 
+# --- writing (two-way sync) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """An event as the person wrote it in calsync: the fields a write sends. Everything else the provider
+    keeps (attendees, conference links, reminders) is left as it is by an update."""
+
+    title: str
+    start: EventTime  # a date for all-day events, an aware datetime for timed ones
+    end: EventTime  # exclusive, as in iCalendar (an all-day event on the 4th ends on the 5th)
+    timezone: str = ""  # the IANA zone the person wrote a timed event in; empty for all-day events
+    location: str = ""
+    description: str = ""
+    # A series: its RRULE/EXDATE/RDATE lines, as RemoteEvent.recurrence. Empty for a single event.
+    recurrence: tuple[str, ...] = ()
+    # The iCalendar UID a create should carry (the provider may choose its own where it cannot take one).
+    ical_uid: str = ""
+
+
+@dataclass(frozen=True)
+class EventRef:
+    """Which provider event a write is about: an event or a series (`provider_event_id`), or one occurrence
+    of a series (`master_id` and `original_start`, with `provider_event_id` too once it is an exception)."""
+
+    provider_event_id: str = ""
+    master_id: str = ""
+    original_start: EventTime | None = None
+
+    @property
+    def is_occurrence(self) -> bool:
+        return bool(self.master_id) and self.original_start is not None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write left at the provider: the id and etag of what was written, and the provider's copy of the
+    events it now holds for it (a CalDAV resource: the master and all its overrides), so the next inbound
+    sync finds them unchanged. `events` is empty when the provider sent no copy back."""
+
+    provider_event_id: str
+    etag: str
+    events: tuple[RemoteEvent, ...] = ()
+
+
+# The answers a person can give an invitation they did not organize.
+RESPONSES = ("accepted", "tentative", "declined")
+
+
 class ProviderError(Exception):
     """A provider call failed. `permanent` failures must not be retried; `retry_after` is in seconds."""
 
@@ -193,6 +242,21 @@ class Conflict(ProviderError):
         super().__init__(message, permanent=True)
 
 
+class EventGone(ProviderError):
+    """A write named an event the provider no longer has (deleted there meanwhile)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
+class WriteRefused(ProviderError):
+    """The provider will not take this write as it is (a read-only calendar, a repeat rule it cannot
+    express, a field the person may not change). The message is shown to the person."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
 class ProviderAdapter:
     provider: ClassVar[str]
     # Whether revoke() can withdraw the person's grant at the provider.
@@ -201,6 +265,10 @@ class ProviderAdapter:
     uses_oauth: ClassVar[bool] = False
     # Settings that must be non-empty before people can connect (OAuth client credentials).
     required_settings: ClassVar[tuple[str, ...]] = ()
+
+    # Whether the person may choose if attendees hear about a change (Google's sendUpdates). Elsewhere the
+    # provider decides: Graph always tells attendees, a CalDAV server schedules by itself.
+    can_choose_notify: ClassVar[bool] = False
 
     def missing_settings(self) -> list[str]:
         """Names of the settings this provider needs and lacks (an empty list when it can be used)."""
@@ -217,6 +285,60 @@ class ProviderAdapter:
         Pages are yielded in order; the last one has `last=True` and the cursor for the next run. An expired
         cursor raises CursorExpired (the sync then asks again with an empty one).
         """
+        raise NotImplementedError
+
+    # --- write (two-way sync) -------------------------------------------------------------------------
+    # Every write is safe to repeat: a create retried with the same `key` finds the event its first attempt
+    # made; an update or delete carries the etag it was based on (`etag`, empty to skip the check) and raises
+    # Conflict when the provider's copy has moved on, EventGone when it is no longer there. `notify` asks
+    # the provider to tell attendees, where the adapter `can_choose_notify`.
+
+    def create_event(
+        self, credentials: Credentials, calendar: RemoteCalendar, draft: EventDraft, *, key: str, notify: bool
+    ) -> WriteResult:
+        """Create an event or series. `key` (32 lowercase hex characters, stable across retries) is the
+        idempotency key: Google's client-chosen event id, Graph's transactionId, the CalDAV resource name."""
+        raise NotImplementedError
+
+    def update_event(
+        self,
+        credentials: Credentials,
+        calendar: RemoteCalendar,
+        ref: EventRef,
+        draft: EventDraft,
+        *,
+        etag: str,
+        notify: bool,
+    ) -> WriteResult:
+        """Change an event, a whole series (its recurrence included), or one occurrence (which becomes an
+        exception). The WriteResult names the exception for an occurrence."""
+        raise NotImplementedError
+
+    def delete_event(
+        self, credentials: Credentials, calendar: RemoteCalendar, ref: EventRef, *, etag: str, notify: bool
+    ) -> WriteResult | None:
+        """Delete an event or a whole series, or cancel one occurrence. Deleting what is already gone is
+        not an error. Returns the series' new state when an occurrence was cancelled, else None."""
+        raise NotImplementedError
+
+    def respond(
+        self,
+        credentials: Credentials,
+        calendar: RemoteCalendar,
+        ref: EventRef,
+        response: str,
+        *,
+        etag: str,
+        notify: bool,
+    ) -> WriteResult:
+        """Answer an invitation the person did not organize: one of RESPONSES, for them alone."""
+        raise NotImplementedError
+
+    def fetch_event(
+        self, credentials: Credentials, calendar: RemoteCalendar, provider_event_id: str
+    ) -> list[RemoteEvent]:
+        """The provider's current copy of an event or series (for a CalDAV resource, the master with its
+        overrides); an empty list when it is gone. Used to show the provider's version after a Conflict."""
         raise NotImplementedError
 
     def authorization_start(self, *, redirect_uri: str, state: str, login_hint: str = "") -> AuthorizationStart:

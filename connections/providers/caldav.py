@@ -6,6 +6,7 @@ HTTPS only, and never to a loopback, private, link-local or metadata address (re
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import ClassVar
 from urllib.parse import urljoin, urlsplit
@@ -24,12 +25,17 @@ from connections.providers.base import (
     AuthRevoked,
     ChangePage,
     Credentials,
+    EventDraft,
+    EventRef,
     Grant,
     KnownEvents,
     ProviderAdapter,
     ProviderError,
     RemoteCalendar,
+    RemoteEvent,
+    WriteResult,
 )
+from connections.providers.caldav_writes import CalDAVWriter
 from connections.providers.http import TIMEOUT_SECONDS
 from connections.providers.netguard import UnresolvableHost, UnsafeURL, ca_bundle, guarded_session, url_check
 from connections.providers.values import hex_color_or_blank
@@ -97,20 +103,54 @@ class CalDAVAdapter(ProviderAdapter):
     def changes(
         self, credentials: Credentials, calendar: RemoteCalendar, cursor: str, known: KnownEvents
     ) -> Iterator[ChangePage]:
-        try:
-            url = url_check(credentials.server_url)
-        except UnresolvableHost as exc:
-            raise ProviderError(str(exc)) from None
-        except UnsafeURL as exc:
-            raise ProviderError(str(exc), permanent=True) from None
-        # The user name is the person's address at most servers (always at iCloud): it tells their own events.
-        owner_emails = (credentials.username,) if "@" in credentials.username else ()
-        with _client(url, credentials.username, credentials.password or "") as client:
-            # Basic credentials on the first request spare the 401 round trip caldav otherwise makes on every
-            # sync, so an unchanged calendar costs one request. A Digest-only server still works: caldav
-            # answers its 401 by switching to the scheme the server names.
-            client.auth = requests.auth.HTTPBasicAuth(credentials.username, credentials.password or "")
-            yield from caldav_events.changes(client, calendar, cursor, known, owner_emails=owner_emails)
+        with _connected(credentials) as client:
+            yield from caldav_events.changes(client, calendar, cursor, known, owner_emails=owner_emails(credentials))
+
+    # -- write: the server schedules by itself (RFC 6638), so `notify` has nothing to choose -------------
+
+    def create_event(
+        self, credentials: Credentials, calendar: RemoteCalendar, draft: EventDraft, *, key: str, notify: bool
+    ) -> WriteResult:
+        with _writer(credentials, calendar) as writer:
+            return writer.create(draft, key=key)
+
+    def update_event(
+        self,
+        credentials: Credentials,
+        calendar: RemoteCalendar,
+        ref: EventRef,
+        draft: EventDraft,
+        *,
+        etag: str,
+        notify: bool,
+    ) -> WriteResult:
+        with _writer(credentials, calendar) as writer:
+            return writer.update(ref, draft, etag=etag)
+
+    def delete_event(
+        self, credentials: Credentials, calendar: RemoteCalendar, ref: EventRef, *, etag: str, notify: bool
+    ) -> WriteResult | None:
+        with _writer(credentials, calendar) as writer:
+            return writer.delete(ref, etag=etag)
+
+    def respond(
+        self,
+        credentials: Credentials,
+        calendar: RemoteCalendar,
+        ref: EventRef,
+        response: str,
+        *,
+        etag: str,
+        notify: bool,
+    ) -> WriteResult:
+        with _writer(credentials, calendar) as writer:
+            return writer.respond(ref, response, etag=etag)
+
+    def fetch_event(
+        self, credentials: Credentials, calendar: RemoteCalendar, provider_event_id: str
+    ) -> list[RemoteEvent]:
+        with _writer(credentials, calendar) as writer:
+            return writer.fetch(provider_event_id)
 
 
 class ICloudAdapter(CalDAVAdapter):
@@ -120,6 +160,37 @@ class ICloudAdapter(CalDAVAdapter):
 def is_icloud(url: str) -> bool:
     host = (urlsplit(url).hostname or "").lower()
     return host == ICLOUD_HOST_SUFFIX or host.endswith("." + ICLOUD_HOST_SUFFIX)
+
+
+def owner_emails(credentials: Credentials) -> tuple[str, ...]:
+    """The person's own addresses, which tell their events and their place on a guest list.
+
+    The user name is the person's address at most servers (always at iCloud).
+    """
+    return (credentials.username,) if "@" in credentials.username else ()
+
+
+@contextlib.contextmanager
+def _connected(credentials: Credentials) -> Iterator[caldav.DAVClient]:
+    """A caldav client for the stored credentials, on the guarded session."""
+    try:
+        url = url_check(credentials.server_url)
+    except UnresolvableHost as exc:
+        raise ProviderError(str(exc)) from None
+    except UnsafeURL as exc:
+        raise ProviderError(str(exc), permanent=True) from None
+    with _client(url, credentials.username, credentials.password or "") as client:
+        # Basic credentials on the first request spare the 401 round trip caldav otherwise makes on every
+        # sync, so an unchanged calendar costs one request. A Digest-only server still works: caldav
+        # answers its 401 by switching to the scheme the server names.
+        client.auth = requests.auth.HTTPBasicAuth(credentials.username, credentials.password or "")
+        yield client
+
+
+@contextlib.contextmanager
+def _writer(credentials: Credentials, calendar: RemoteCalendar) -> Iterator[CalDAVWriter]:
+    with _connected(credentials) as client:
+        yield CalDAVWriter(client, calendar, owner_emails(credentials))
 
 
 def _client(url: str, username: str, password: str) -> caldav.DAVClient:

@@ -1,5 +1,6 @@
 """Google Calendar: OAuth 2.0 with PKCE (google-auth-oauthlib), tokens (google-auth), and the Calendar API
 (google-api-python-client with its bundled discovery document). Endpoints come from settings (GOOGLE_*).
+Events are read in google_events and written in google_writes; this module holds the adapter and the client.
 """
 
 from __future__ import annotations
@@ -30,13 +31,17 @@ from connections.providers.base import (
     ChangePage,
     Credentials,
     CursorExpired,
+    EventDraft,
+    EventRef,
     Grant,
     KnownEvents,
     ProviderAdapter,
     ProviderError,
     RateLimited,
     RemoteCalendar,
+    RemoteEvent,
     TokenRejected,
+    WriteResult,
 )
 from connections.providers.http import TIMEOUT_SECONDS, raise_for_transient
 from connections.providers.values import decode_jwt_claims, hex_color_or_blank
@@ -55,6 +60,7 @@ class GoogleAdapter(ProviderAdapter):
     provider: ClassVar[str] = "google"
     can_revoke: ClassVar[bool] = True
     uses_oauth: ClassVar[bool] = True
+    can_choose_notify: ClassVar[bool] = True  # sendUpdates on every write
 
     required_settings: ClassVar[tuple[str, ...]] = ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")
 
@@ -166,6 +172,59 @@ class GoogleAdapter(ProviderAdapter):
 
         return change_pages(calendar_service(credentials), calendar, cursor)
 
+    # --- write (google_writes; imported there and then because it builds on this module) --------------
+
+    def create_event(
+        self, credentials: Credentials, calendar: RemoteCalendar, draft: EventDraft, *, key: str, notify: bool
+    ) -> WriteResult:
+        from connections.providers import google_writes
+
+        return google_writes.create_event(calendar_service(credentials), calendar, draft, key=key, notify=notify)
+
+    def update_event(
+        self,
+        credentials: Credentials,
+        calendar: RemoteCalendar,
+        ref: EventRef,
+        draft: EventDraft,
+        *,
+        etag: str,
+        notify: bool,
+    ) -> WriteResult:
+        from connections.providers import google_writes
+
+        service = calendar_service(credentials)
+        return google_writes.update_event(service, calendar, ref, draft, etag=etag, notify=notify)
+
+    def delete_event(
+        self, credentials: Credentials, calendar: RemoteCalendar, ref: EventRef, *, etag: str, notify: bool
+    ) -> WriteResult | None:
+        from connections.providers import google_writes
+
+        return google_writes.delete_event(calendar_service(credentials), calendar, ref, etag=etag, notify=notify)
+
+    def respond(
+        self,
+        credentials: Credentials,
+        calendar: RemoteCalendar,
+        ref: EventRef,
+        response: str,
+        *,
+        etag: str,
+        notify: bool,
+    ) -> WriteResult:
+        from connections.providers import google_writes
+
+        service = calendar_service(credentials)
+        return google_writes.respond(service, calendar, ref, response, etag=etag, notify=notify)
+
+    def fetch_event(
+        self, credentials: Credentials, calendar: RemoteCalendar, provider_event_id: str
+    ) -> list[RemoteEvent]:
+        from connections.providers import google_writes
+
+        return google_writes.fetch_event(calendar_service(credentials), calendar, provider_event_id)
+
 
 def calendar_service(credentials: Credentials) -> Any:
     """A Calendar API client with this access token. Refreshing is ours (it saves rotated tokens), so the
@@ -190,18 +249,18 @@ def call_api(execute: Callable[[], T], what: str) -> T:
     try:
         return execute()
     except HttpError as exc:
-        raise _api_error(exc, what) from None
+        raise api_error(exc, what) from None
     except (httplib2.HttpLib2Error, OSError) as exc:  # refused, reset, timed out, name not found
         raise ProviderError(f"{what}: {type(exc).__name__}") from None
     except ValueError as exc:  # a body that is not the JSON it should be
         raise ProviderError(f"{what}: malformed response ({type(exc).__name__})") from None
 
 
-def _api_error(exc: HttpError, what: str) -> ProviderError:
+def api_error(exc: HttpError, what: str) -> ProviderError:
     status = int(exc.resp.status)
     retry_after = exc.resp.get("retry-after")
     seconds = float(retry_after) if retry_after and str(retry_after).isdigit() else None
-    reasons = _error_reasons(exc)
+    reasons = error_reasons(exc)
     if status == 401:
         return TokenRejected(f"{what}: access token rejected (401)")
     # 410 on a list: the sync token lapsed (fullSyncRequired, updatedMinTooLongAgo). On a single event,
@@ -215,7 +274,7 @@ def _api_error(exc: HttpError, what: str) -> ProviderError:
     return ProviderError(f"{what}: {status}", permanent=True)
 
 
-def _error_reasons(exc: HttpError) -> set[str]:
+def error_reasons(exc: HttpError) -> set[str]:
     """The reasons in Google's error body: errors[].reason (v3) and details[].reason (ErrorInfo).
 
     The client library keeps only one of those lists in `error_details` (details when both are there).

@@ -145,6 +145,32 @@ def parse_resource(
         raise ICalendarError(f"unreadable iCalendar data ({type(exc).__name__})") from None
 
 
+def read_calendar(data: bytes) -> icalendar.Calendar:
+    """A resource's VCALENDAR as icalendar components, for a write that changes it in place (everything it
+    does not touch is written back as it was). The same guards as `parse_resource`; ICalendarError when
+    the text cannot be read."""
+    try:
+        _check_timezone_rules(data)
+        calendar = icalendar.Calendar.from_ical(data)
+    except INTERRUPTS:
+        raise
+    except ICalendarError:
+        raise
+    except Exception as exc:
+        interrupt = _interrupt_behind(exc)
+        if interrupt is not None:
+            raise interrupt from None
+        raise ICalendarError(f"not iCalendar data ({type(exc).__name__})") from None
+    if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
+        raise ICalendarError("not an iCalendar object (no VCALENDAR)")
+    return calendar
+
+
+def calendar_address(prop: Any) -> str:
+    """The email address of an ORGANIZER or ATTENDEE property, as the parser reads it ("" when none)."""
+    return _email(prop)
+
+
 def _interrupt_behind(exc: BaseException) -> BaseException | None:
     """A time limit that struck while a library was handling an error, found in the chain of contexts."""
     seen: set[int] = set()

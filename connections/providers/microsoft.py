@@ -3,6 +3,7 @@
 msal builds its own flow (PKCE verifier, nonce, state); we keep that dict with our state row and hand it
 back at the callback rather than re-implementing it. The authority and Graph base come from settings
 (MICROSOFT_AUTHORITY_HOST, MICROSOFT_TENANT, MICROSOFT_GRAPH_BASE), for sovereign clouds and tests.
+Reading changes lives in microsoft_events.py, writing (two-way sync) in microsoft_writes.py.
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ from connections.providers.base import (
     ChangePage,
     Credentials,
     CursorExpired,
+    EventDraft,
+    EventRef,
     Grant,
     KnownEvents,
     ProviderAdapter,
     ProviderError,
     RemoteCalendar,
+    RemoteEvent,
     TokenRejected,
+    WriteResult,
 )
 from connections.providers.http import TIMEOUT_SECONDS, raise_for_transient
 from connections.providers.values import hex_color_or_blank
@@ -145,6 +150,59 @@ class MicrosoftAdapter(ProviderAdapter):
 
         return calendar_changes(credentials, calendar, cursor, known)
 
+    # --- write (two-way sync): connections/providers/microsoft_writes.py ------------------------------
+    # Imported in each method: microsoft_writes builds on this module's Graph helpers. `notify` is not
+    # ours to choose (can_choose_notify is False): Graph sends invitations and updates to attendees itself.
+
+    def create_event(
+        self, credentials: Credentials, calendar: RemoteCalendar, draft: EventDraft, *, key: str, notify: bool
+    ) -> WriteResult:
+        from connections.providers.microsoft_writes import create_event
+
+        return create_event(credentials, calendar, draft, key=key)
+
+    def update_event(
+        self,
+        credentials: Credentials,
+        calendar: RemoteCalendar,
+        ref: EventRef,
+        draft: EventDraft,
+        *,
+        etag: str,
+        notify: bool,
+    ) -> WriteResult:
+        from connections.providers.microsoft_writes import update_event
+
+        return update_event(credentials, calendar, ref, draft, etag=etag)
+
+    def delete_event(
+        self, credentials: Credentials, calendar: RemoteCalendar, ref: EventRef, *, etag: str, notify: bool
+    ) -> WriteResult | None:
+        from connections.providers.microsoft_writes import delete_event
+
+        return delete_event(credentials, calendar, ref, etag=etag)
+
+    def respond(
+        self,
+        credentials: Credentials,
+        calendar: RemoteCalendar,
+        ref: EventRef,
+        response: str,
+        *,
+        etag: str,
+        notify: bool,
+    ) -> WriteResult:
+        from connections.providers.microsoft_writes import respond
+
+        return respond(credentials, calendar, ref, response)
+
+    def fetch_event(
+        self, credentials: Credentials, calendar: RemoteCalendar, provider_event_id: str
+    ) -> list[RemoteEvent]:
+        from connections.providers.microsoft_writes import fetch_event
+
+        return fetch_event(credentials, calendar, provider_event_id)
+
 
 def _application() -> msal.ConfidentialClientApplication:
     """A fresh msal application per operation: its token cache is in memory and must not mix people."""
@@ -200,18 +258,42 @@ def _graph_get(
     *,
     headers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    what = _graph_what(path_or_url)
+    response = _graph_request(credentials, "GET", path_or_url, params=params, headers=headers)
+    if response.status_code != 200:
+        raise _graph_error(response, what)
+    return _graph_json(response, what)
+
+
+def _graph_what(path_or_url: str) -> str:
+    # A link Graph handed back names no resource worth logging (its path carries ids, its query tokens).
+    return f"Graph {path_or_url.split('?')[0] if path_or_url.startswith('/') else 'link'}"
+
+
+def _graph_request(
+    credentials: Credentials,
+    method: str,
+    path_or_url: str,
+    *,
+    params: dict[str, str] | None = None,
+    json_body: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> requests.Response:
+    """One Graph request. A 401 and transient failures (429, 5xx, the network) raise; any other answer is
+    returned for the caller to read."""
     base = settings.MICROSOFT_GRAPH_BASE.rstrip("/")
     url = path_or_url if path_or_url.startswith("https://") else base + path_or_url
-    # A link Graph handed back names no resource worth logging (its path carries ids, its query tokens).
-    what = f"Graph {path_or_url.split('?')[0] if path_or_url.startswith('/') else 'link'}"
+    what = _graph_what(path_or_url)
     # Links Graph hands back (next pages, delta links) are followed only to Graph itself, and only over TLS:
     # the bearer token goes wherever the URL points.
     if not url.startswith("https://") or not url.startswith(base + "/"):
         raise ProviderError(f"{what}: refusing a URL outside the Graph endpoint", permanent=True)
     try:
-        response = requests.get(
+        response = requests.request(
+            method,
             url,
             params=params,
+            json=json_body,
             headers={
                 "Authorization": f"Bearer {credentials.access_token}",
                 "Accept": "application/json",
@@ -224,8 +306,10 @@ def _graph_get(
     if response.status_code == 401:
         raise TokenRejected(f"{what}: access token rejected (401)")
     raise_for_transient(response, what)
-    if response.status_code != 200:
-        raise _graph_error(response, what)
+    return response
+
+
+def _graph_json(response: requests.Response, what: str) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:

@@ -58,6 +58,9 @@ WINDOW_AHEAD = timedelta(days=730)
 REBASELINE_AFTER = timedelta(days=30)
 PAGE_SIZE = 100
 CURSOR_VERSION = 1
+# Between a master's id and an original start in the made-up id of a deleted occurrence (Graph ids are
+# base64, so never contain it).
+CANCELLED_MARK = "#cancelled-"
 # Times in UTC (the zone comes from originalStartTimeZone), bodies as text rather than Outlook's HTML.
 PREFER = f'odata.maxpagesize={PAGE_SIZE}, outlook.timezone="UTC", outlook.body-content-type="text"'
 HEADERS = {"Prefer": PREFER}
@@ -72,6 +75,9 @@ RESPONSES = {
 }
 # Names Graph uses for UTC that are neither IANA names nor in the Windows table.
 UTC_NAMES = {"tzone://microsoft/utc", "coordinated universal time", "utc"}
+# What a calendar view's delta says of an occurrence (the rest is its master's): a plain occurrence read
+# elsewhere (GET, instances) is cut down to these, so it maps as the sync maps it.
+SPARSE_OCCURRENCE = {"@odata.type", "@odata.etag", "id", "type", "seriesMasterId", "start", "end"}
 # Properties of a master that are not those of its occurrences.
 MASTER_ONLY = {
     "@odata.etag",
@@ -285,24 +291,30 @@ class _DeltaRound:
                 expected = list(overlapping(master.recurrence[0], master.start, duration, start, end))
             except (ValueError, UnsupportedRecurrence):
                 continue
-            for original in expected:
-                if original in listed:
-                    continue
-                cancelled.append(
-                    RemoteEvent(
-                        provider_event_id=f"{master_id}#cancelled-{_stamp(original)}",
-                        start=original,
-                        end=_plus(original, duration),
-                        etag=master.etag,
-                        ical_uid=master.ical_uid,
-                        title=master.title,
-                        timezone=master.timezone,
-                        status="cancelled",
-                        master_id=master_id,
-                        original_start=original,
-                    )
-                )
+            cancelled.extend(cancelled_occurrence(master, original) for original in expected if original not in listed)
         return cancelled
+
+
+def cancelled_occurrence(master: RemoteEvent, original: EventTime) -> RemoteEvent:
+    """A deleted occurrence of `master` as a cancelled exception row. Graph keeps no item for it, so its id is
+    made up from the master's id and the original start; writing (microsoft_writes) names a cancellation the
+    same way, so the next full listing finds the row it stored."""
+    return RemoteEvent(
+        provider_event_id=cancelled_occurrence_id(master.provider_event_id, original),
+        start=original,
+        end=_plus(original, _duration(master.start, master.end)),
+        etag=master.etag,
+        ical_uid=master.ical_uid,
+        title=master.title,
+        timezone=master.timezone,
+        status="cancelled",
+        master_id=master.provider_event_id,
+        original_start=original,
+    )
+
+
+def cancelled_occurrence_id(master_id: str, original: EventTime) -> str:
+    return f"{master_id}{CANCELLED_MARK}{_stamp(original)}"
 
 
 # --- conversion ------------------------------------------------------------------------------------------

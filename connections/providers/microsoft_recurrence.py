@@ -1,4 +1,5 @@
-"""Microsoft Graph's patternedRecurrence in iCalendar terms: the RRULE line of a series master, and its expansion.
+"""Microsoft Graph's patternedRecurrence in iCalendar terms: the RRULE line of a series master, its expansion,
+and the way back (the patternedRecurrence of an RRULE calsync writes).
 
 Graph describes a series by a pattern (how often: daily, weekly, absolute/relative monthly or yearly) and a
 range (how long: up to an end date, a number of occurrences, or for ever). The conversion keeps Outlook's
@@ -9,7 +10,11 @@ meaning where RFC 5545 reads the same words differently:
 - a relative pattern with several weekdays ("the first weekday") picks the index-th of all those days in the
   month (BYDAY=MO,TU,WE,TH,FR;BYSETPOS=1);
 - the range's end date is inclusive in the recurrence's own zone, so UNTIL is the last second of that day
-  there (in UTC, as RFC 5545 wants for a zoned DTSTART), or the date itself for an all-day series.
+  there (in UTC, as RFC 5545 wants for a zoned DTSTART), or the date itself for an all-day series; the way
+  back takes the date of the last occurrence on or before UNTIL.
+
+Writing, a rule whose meaning Outlook cannot keep (hourly, several numbered weekdays, "the 31st, skipping
+shorter months", EXDATE/RDATE lines) is refused with RuleNotExpressible, whose message is shown to the person.
 
 Everything here is pure: no HTTP, no settings.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
 
@@ -212,3 +218,224 @@ def overlapping(
         begins = occurrence if isinstance(occurrence, datetime) else datetime.combine(occurrence, time(), UTC)
         if begins + duration > window_start:
             yield occurrence
+
+
+# --- RRULE to patternedRecurrence (writing a series) -----------------------------------------------------
+
+# iCalendar weekday codes, as Graph's dayOfWeek names; the names in date.weekday() order (Monday first).
+WEEKDAY_ORDER = tuple(WEEKDAYS)
+DAY_NAMES = {code: name for name, code in WEEKDAYS.items()}
+# An iCalendar ordinal (BYSETPOS, or the prefix of a BYDAY value), as Graph's weekIndex.
+INDEX_NAMES = {index: name for name, index in WEEK_INDEXES.items()}
+ORDINAL_WORDS = {1: "first", 2: "second", 3: "third", 4: "fourth", -1: "last"}
+# The fewest days each month can have (February: 28), for "every year on the 29th of February".
+SHORTEST_MONTH = {1: 31, 2: 28, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+# Rule parts Graph has no words for, in words a person reads.
+UNEXPRESSIBLE_PARTS = {
+    "BYHOUR": "at several hours of a day",
+    "BYMINUTE": "at several minutes of an hour",
+    "BYSECOND": "at several seconds of a minute",
+    "BYWEEKNO": "in numbered weeks of the year",
+    "BYYEARDAY": "on numbered days of the year",
+}
+FREQUENCY_WORDS = {"SECONDLY": "every second", "MINUTELY": "every minute", "HOURLY": "every hour"}
+
+
+class RuleNotExpressible(ValueError):
+    """An iCalendar repeat rule Outlook cannot hold; the message says why, in a person's words."""
+
+
+def patterned_recurrence(lines: tuple[str, ...], start: date | datetime, zone_name: str) -> dict[str, Any]:
+    """Graph's patternedRecurrence for a series written as iCalendar lines, starting at `start`.
+
+    `start` is the series' first occurrence: a date (all-day series) or an aware datetime; `zone_name` is the
+    IANA zone the series repeats in (its wall-clock times and its end date are read there). The pattern keeps
+    the RRULE's meaning or the rule is refused (RuleNotExpressible): Outlook moves a 31st to a shorter
+    month's last day where RFC 5545 skips the month, so "monthly on the 31st" is refused while the
+    conversion's own form of Outlook's rule (BYMONTHDAY=28,29,30,31;BYSETPOS=-1) is taken back.
+    """
+    others = [line for line in lines if not line.upper().startswith("RRULE")]
+    if others:
+        name = others[0].split(":")[0].split(";")[0].upper()
+        what = "single skipped dates" if name == "EXDATE" else "extra dates"
+        raise RuleNotExpressible(f"Outlook cannot keep {what} ({name}) in a repeat rule.")
+    if len(lines) != 1:
+        raise RuleNotExpressible("Outlook holds exactly one repeat rule per series.")
+    parts = _rule_parts(lines[0])
+    local_start = start.astimezone(ZoneInfo(zone_name)) if isinstance(start, datetime) else start
+    first_day = local_start.date() if isinstance(local_start, datetime) else local_start
+    pattern = _pattern(parts, first_day)
+    span: dict[str, Any] = {"startDate": first_day.isoformat(), "recurrenceTimeZone": zone_name}
+    if "COUNT" in parts and "UNTIL" in parts:
+        raise RuleNotExpressible("A repeat rule cannot both count its occurrences and end on a date.")
+    if "COUNT" in parts:
+        span.update(type="numbered", numberOfOccurrences=_rule_int(parts, "COUNT", low=1))
+    elif "UNTIL" in parts:
+        span.update(type="endDate", endDate=_end_date(parts, local_start).isoformat())
+    else:
+        span["type"] = "noEnd"
+    return {"pattern": pattern, "range": span}
+
+
+def _rule_parts(line: str) -> dict[str, str]:
+    name, _, value = line.partition(":")
+    if name.upper() != "RRULE" or not value:
+        raise RuleNotExpressible(f"Not a repeat rule Outlook can read: {line!r}.")
+    parts: dict[str, str] = {}
+    for part in value.split(";"):
+        key, _, setting = part.partition("=")
+        if key and setting:
+            parts[key.strip().upper()] = setting.strip().upper()
+    for key, words in UNEXPRESSIBLE_PARTS.items():
+        if key in parts:
+            raise RuleNotExpressible(f"Outlook cannot repeat an event {words} ({key}).")
+    return parts
+
+
+def _pattern(parts: dict[str, str], first_day: date) -> dict[str, Any]:
+    frequency = parts.get("FREQ", "")
+    interval = _rule_int(parts, "INTERVAL", low=1) if "INTERVAL" in parts else 1
+    week_start = DAY_NAMES.get(parts.get("WKST", "MO"), "monday")  # RFC 5545's default week start is Monday
+    by_day = [value for value in parts.get("BYDAY", "").split(",") if value]
+    if frequency in FREQUENCY_WORDS:
+        raise RuleNotExpressible(f"Outlook cannot repeat an event {FREQUENCY_WORDS[frequency]}.")
+    if frequency == "DAILY":
+        _refuse_parts(parts, ("BYMONTHDAY", "BYMONTH", "BYSETPOS"), "a daily rule")
+        if not by_day:
+            return {"type": "daily", "interval": interval}
+        if interval != 1:
+            raise RuleNotExpressible("Outlook cannot repeat every few days on chosen weekdays only.")
+        # Every day, but only these weekdays: Outlook's "weekly on these days".
+        return {"type": "weekly", "interval": 1, "daysOfWeek": _plain_days(by_day), "firstDayOfWeek": week_start}
+    if frequency == "WEEKLY":
+        _refuse_parts(parts, ("BYMONTHDAY", "BYMONTH", "BYSETPOS"), "a weekly rule")
+        days = _plain_days(by_day) if by_day else [WEEKDAY_ORDER[first_day.weekday()]]
+        return {"type": "weekly", "interval": interval, "daysOfWeek": days, "firstDayOfWeek": week_start}
+    if frequency == "MONTHLY":
+        _refuse_parts(parts, ("BYMONTH",), "a monthly rule")
+        if by_day:
+            return {"type": "relativeMonthly", "interval": interval, **_relative(parts, by_day)}
+        return {"type": "absoluteMonthly", "interval": interval, "dayOfMonth": _month_day(parts, first_day, 28)}
+    if frequency == "YEARLY":
+        months = [value for value in parts.get("BYMONTH", "").split(",") if value]
+        if len(months) > 1:
+            raise RuleNotExpressible("Outlook repeats a yearly event in one month only.")
+        month = _rule_int({"BYMONTH": months[0]}, "BYMONTH", low=1, high=12) if months else first_day.month
+        if by_day:
+            return {"type": "relativeYearly", "interval": interval, "month": month, **_relative(parts, by_day)}
+        day = _month_day(parts, first_day, SHORTEST_MONTH[month])
+        return {"type": "absoluteYearly", "interval": interval, "month": month, "dayOfMonth": day}
+    raise RuleNotExpressible(f"Outlook cannot repeat an event with frequency {frequency or 'missing'}.")
+
+
+def _refuse_parts(parts: dict[str, str], names: tuple[str, ...], where: str) -> None:
+    for name in names:
+        if name in parts:
+            raise RuleNotExpressible(f"Outlook cannot take {name} in {where}.")
+
+
+def _plain_days(values: list[str]) -> list[str]:
+    """Graph day names for BYDAY values without ordinals (MO,WE), in week order."""
+    names = []
+    for value in values:
+        if value not in DAY_NAMES:
+            raise RuleNotExpressible(f"Outlook cannot repeat on {value!r}: a numbered weekday needs a monthly rule.")
+        names.append(DAY_NAMES[value])
+    return sorted(set(names), key=WEEKDAY_ORDER.index)
+
+
+def _relative(parts: dict[str, str], by_day: list[str]) -> dict[str, Any]:
+    """daysOfWeek and index of "the second Tuesday" (BYDAY=2TU) or "the last weekday" (BYDAY=MO,..;BYSETPOS=-1)."""
+    if "BYMONTHDAY" in parts:
+        raise RuleNotExpressible("Outlook cannot combine days of the month with weekdays in one rule.")
+    if len(by_day) == 1 and by_day[0][-2:] in DAY_NAMES and by_day[0][:-2] and "BYSETPOS" not in parts:
+        index = _ordinal(by_day[0][:-2])
+        return {"daysOfWeek": [DAY_NAMES[by_day[0][-2:]]], "index": INDEX_NAMES[index]}
+    if "BYSETPOS" in parts:
+        return {"daysOfWeek": _plain_days(by_day), "index": INDEX_NAMES[_ordinal(parts["BYSETPOS"])]}
+    raise RuleNotExpressible(
+        "Outlook repeats monthly or yearly on one numbered weekday (the first, second, third, fourth or last)."
+    )
+
+
+def _ordinal(value: str) -> int:
+    try:
+        index = int(value)
+    except ValueError:
+        raise RuleNotExpressible(f"Outlook cannot read the position {value!r}.") from None
+    if index not in INDEX_NAMES:
+        raise RuleNotExpressible("Outlook counts weekdays as the first, second, third, fourth or last only.")
+    return index
+
+
+def _month_day(parts: dict[str, str], first_day: date, shortest: int) -> int:
+    """Graph's dayOfMonth for BYMONTHDAY (or the first day's date), where Outlook and RFC 5545 agree.
+
+    Outlook puts a day the month lacks on its last day; RFC 5545 skips the month. Days every month of the
+    rule has are the same in both; -1 (the last day) is Outlook's 31st; 28..31 with BYSETPOS=-1 is Outlook's
+    own rule (the conversion writes it that way).
+    """
+    values = [value for value in parts.get("BYMONTHDAY", "").split(",") if value]
+    position = parts.get("BYSETPOS")
+    if not values:
+        day = first_day.day
+    elif len(values) == 1 and position is None:
+        day = _rule_int({"BYMONTHDAY": values[0]}, "BYMONTHDAY", low=-31, high=31)
+        if day == -1:
+            return 31
+        if day < 1:
+            raise RuleNotExpressible("Outlook counts days of the month from the start, or the last day only.")
+    else:
+        try:
+            days = sorted(int(value) for value in values)
+        except ValueError:
+            raise RuleNotExpressible(f"Outlook cannot read the days {','.join(values)}.") from None
+        if position != "-1" or days != list(range(DAYS_EVERY_MONTH_HAS, days[-1] + 1)) or days[-1] > 31:
+            raise RuleNotExpressible("Outlook repeats on one day of the month only.")
+        return days[-1]
+    if day > shortest:
+        raise RuleNotExpressible(
+            f"Outlook cannot repeat on day {day} only in months that have it: it would move to the last day "
+            "of shorter months."
+        )
+    return day
+
+
+def _rule_int(parts: dict[str, str], name: str, *, low: int, high: int | None = None) -> int:
+    try:
+        number = int(parts[name])
+    except ValueError:
+        raise RuleNotExpressible(f"Outlook cannot read {name}={parts[name]}.") from None
+    if number < low or (high is not None and number > high):
+        raise RuleNotExpressible(f"Outlook cannot take {name}={parts[name]}.")
+    return number
+
+
+def _end_date(parts: dict[str, str], local_start: date | datetime) -> date:
+    """Graph's endDate (inclusive, in the series' zone): the date of the last occurrence on or before UNTIL."""
+    until_text = parts["UNTIL"]
+    try:
+        if len(until_text) == 8:
+            until_day = datetime.strptime(until_text, "%Y%m%d").date()  # noqa: DTZ007  # a date, no time
+            until: datetime = (
+                datetime.combine(until_day, time(23, 59, 59), tzinfo=local_start.tzinfo)
+                if isinstance(local_start, datetime)
+                else datetime.combine(until_day, time())
+            )
+        else:
+            moment = datetime.strptime(until_text.rstrip("Z"), "%Y%m%dT%H%M%S")  # noqa: DTZ007  # zone below
+            if isinstance(local_start, datetime):
+                until = (
+                    moment.replace(tzinfo=UTC)
+                    if until_text.endswith("Z")
+                    else moment.replace(tzinfo=local_start.tzinfo)
+                )
+            else:
+                until = datetime.combine(moment.date(), time())
+    except ValueError:
+        raise RuleNotExpressible(f"Outlook cannot read the end UNTIL={until_text}.") from None
+    open_line = "RRULE:" + ";".join(f"{key}={value}" for key, value in parts.items() if key != "UNTIL")
+    last = _rule(open_line, local_start).before(until, inc=True)
+    if last is None:
+        raise RuleNotExpressible("The repeat rule ends before its first occurrence.")
+    return last.date()

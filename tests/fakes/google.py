@@ -1,4 +1,5 @@
-"""A loopback fake of Google's OAuth 2.0 server and Calendar API calendar list, following Google's documentation.
+"""A loopback fake of Google's OAuth 2.0 server and Calendar API (calendar list, events read and written),
+following Google's documentation.
 
 Modelled (OAuth 2.0 for web server apps, OpenID Connect, token revocation, Calendar API v3 reference):
 
@@ -28,10 +29,37 @@ Modelled (OAuth 2.0 for web server apps, OpenID Connect, token revocation, Calen
   Events are changed through the state (`put_event`, `patch_event`, `cancel_event`, `put_exception`,
   `cancel_occurrence`); each change moves the event's etag, `updated` and the calendar's change sequence.
   Not modelled: singleEvents=true (instances), which answers 501 so a test relying on it fails loudly.
+- Writing events (Events reference: insert, get, patch, update, delete; "Version resources"; "Handle API
+  errors"; "Recurring events"), each write moving the event's etag, `updated` and the calendar's change
+  sequence exactly as the state helpers do, so an incremental listing sees it:
+  POST .../events (insert): an `id` is optional; a given one must be base32hex (a-v, 0-9), 5-1024 long
+  (400 invalid), and is taken once only: 409 `duplicate` when the calendar has it, deleted events included
+  (a known Google behaviour: deleted events keep their id). iCalUID may be given instead of an id.
+  GET .../events/{id} (get): deleted events too, as `status: cancelled` ("the get method always returns
+  them"); 404 notFound for an unknown id.
+  PATCH (patch semantics: named fields replace, arrays whole, nested objects merge, null removes a field) and
+  PUT (update: the body is the new event, read-only fields kept). DELETE: 204, the event becomes a tombstone
+  (a series takes its exceptions with it); 410 `deleted` when it is one already.
+  `If-Match` on patch, update and delete: 412 `conditionNotMet` unless it is the event's current etag.
+  An instance id `{series}_{original start}` (UTC YYYYMMDDTHHMMSSZ, or YYYYMMDD for all-day series) names one
+  occurrence, checked against the series' rule (dateutil expands it): patching it makes the exception
+  (recurringEventId, originalStartTime), deleting it cancels that occurrence; 404 for an id that is not an
+  occurrence, 410 when the series is deleted. An untouched instance carries the series' etag (Google does not
+  document this; calsync does not rely on it).
+  Writes need a writer or owner role: 403 `requiredAccessLevel` ("You need to have writer access to this
+  calendar.") otherwise, and a write scope (403 insufficientPermissions). On a guest's copy (organizer not
+  `self`) only the guest's own answer may change: 403 `forbiddenForNonOrganizer` for shared properties.
+  Google's checks it refuses with 400: missing or mixed start/end, end before start (timeRangeEmpty), unknown
+  zones, a series without a timeZone, recurrence lines that are not RRULE/EXRULE/RDATE/EXDATE or do not parse.
+  Google marks the owner's attendee `self` and starts answers at needsAction. `sendUpdates` must be all,
+  externalOnly or none; it is in `request_log` (the query) and, with If-Match and the body, in `write_log`.
+  Not modelled: guests' copies on their own calendars, e-mails, conference creation, events.import/move.
 
 Faults queued in `faults` (status, Retry-After) answer the next request to any endpoint, for retry tests;
 `malformed_replies` makes the next Calendar API replies a 200 whose JSON body is cut short; `outage_after`
-lets that many more Calendar API requests through and answers 503 to every one after them.
+lets that many more Calendar API requests through and answers 503 to every one after them; `lost_replies`
+carries the next Calendar API requests out but hangs up instead of answering (note that httplib2 resends a
+request once by itself when a fresh connection closes without an answer, a POST included).
 Stricter than Google on purpose: PKCE with S256 is required (Google also takes plain, or none from web
 clients), because calsync always sends S256 and a regression there should fail loudly.
 """
@@ -41,7 +69,9 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import io
 import json
+import re
 import secrets
 import threading
 import time
@@ -49,10 +79,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from datetime import time as clock
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil.rrule import rruleset, rrulestr
 
 from tests.fakes.base import FakeHandler, LoggedRequest, jwt_shaped, s256, with_query
 
@@ -69,6 +102,32 @@ CALENDARS_SCOPES = frozenset(
     {CALENDAR, f"{CALENDAR}.readonly", f"{CALENDAR}.calendars", f"{CALENDAR}.calendars.readonly"}
 )
 EVENTS_SCOPES = frozenset({CALENDAR, f"{CALENDAR}.readonly", f"{CALENDAR}.events", f"{CALENDAR}.events.readonly"})
+EVENTS_WRITE_SCOPES = frozenset({CALENDAR, f"{CALENDAR}.events"})
+WRITER_ROLES = ("writer", "owner")
+# An id a client chooses: base32hex (RFC 2938 3.1.2) characters, 5 to 1024 of them.
+EVENT_ID = re.compile(r"[a-v0-9]{5,1024}")
+SEND_UPDATES = ("all", "externalOnly", "none")
+# What a client cannot set: Google fills these in (iCalUID only on insert, and only instead of an id).
+READ_ONLY_FIELDS = frozenset(
+    {
+        "kind",
+        "etag",
+        "id",
+        "htmlLink",
+        "created",
+        "updated",
+        "creator",
+        "organizer",
+        "iCalUID",
+        "recurringEventId",
+        "originalStartTime",
+        "sequence",
+    }
+)
+# Fields only the organizer's copy may change; a guest's copy takes its own answer (and reminders, colours).
+SHARED_FIELDS = ("summary", "description", "location", "start", "end", "recurrence", "attendees")
+OWN_ANSWER_FIELDS = ("responseStatus", "comment", "additionalGuests")
+RECURRENCE_LINE = re.compile(r"^(RRULE|EXRULE|RDATE|EXDATE)[;:]")
 ACCESS_ROLES = ("freeBusyReader", "reader", "writer", "owner")  # weakest first, as minAccessRole orders them
 ACCESS_TOKEN_SECONDS = 3599
 CODE_SECONDS = 600
@@ -131,6 +190,24 @@ def api_error(code: int, reason: str, message: str, domain: str = "global") -> d
             "message": message,
         }
     }
+
+
+class ApiRefusal(Exception):
+    """An error answer of the Calendar API (status, reason, message), raised by the state's API operations."""
+
+    def __init__(self, status: int, reason: str, message: str, *, domain: str = "global", location: str = "") -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message, self.domain, self.location = status, reason, message, domain, location
+
+    def body(self) -> dict[str, Any]:
+        body = api_error(self.status, self.reason, self.message, self.domain)
+        if self.location:
+            body["error"]["errors"][0].update(locationType="header", location=self.location)
+        return body
+
+
+NOT_FOUND = ("notFound", "Not Found")
+DELETED = ("deleted", "Resource has been deleted")
 
 
 def fault_body(status: int) -> dict[str, Any]:
@@ -196,6 +273,18 @@ class StoredEvent:
 
 
 @dataclass
+class LoggedWrite:
+    """One write request to the events collection as the fake received it (after authentication)."""
+
+    method: str
+    calendar_id: str
+    event_id: str
+    if_match: str
+    send_updates: str | None  # the sendUpdates parameter, None when the client left it out
+    body: dict[str, Any] | None
+
+
+@dataclass
 class EventListing:
     """An events.list answer in progress: the snapshot its pages come from and what its sync token covers."""
 
@@ -237,6 +326,10 @@ class GoogleState:
     valid_tokens: set[str] = field(default_factory=set)
     revoked: list[str] = field(default_factory=list)
     faults: deque[tuple[int, str | None]] = field(default_factory=deque)
+    # The next this-many Calendar API requests are carried out, but their replies are lost: the connection
+    # closes without an answer (a write that happened although the client never heard so).
+    lost_replies: int = 0
+    write_log: list[LoggedWrite] = field(default_factory=list)
     # Called with (method, route) as each request arrives, before it is answered: lets a test act at an
     # exact point of a client's conversation (another worker taking over, a token lapsing mid-listing).
     on_request: Callable[[str, str], None] | None = None
@@ -405,20 +498,9 @@ class GoogleState:
         `{master}_{original start}`, `recurringEventId` and `originalStartTime`, otherwise a copy of the
         occurrence. Without `start`/`end` it keeps the occurrence's times."""
         with self.lock:
-            master = self.events[calendar_id][master_id].resource
-            event_id = occurrence_id(master_id, original_start)
-            occurrence = {
-                name: copy.deepcopy(value)
-                for name, value in master.items()
-                if name not in ("id", "etag", "htmlLink", "created", "updated", "recurrence")
-            }
-            start = dict(original_start)
-            if "dateTime" in start and "timeZone" in master["start"]:
-                start.setdefault("timeZone", master["start"]["timeZone"])
-            occurrence.update(start=start, end=shifted(master["end"], master["start"], start))
-            occurrence.update(recurringEventId=master_id, originalStartTime=dict(original_start), status="confirmed")
+            occurrence = self._occurrence(calendar_id, master_id, original_start)
             occurrence.update(copy.deepcopy(changes))
-            return self.put_event(calendar_id, {**occurrence, "id": event_id})
+            return self.put_event(calendar_id, {**occurrence, "id": occurrence_id(master_id, original_start)})
 
     def cancel_occurrence(self, calendar_id: str, master_id: str, original_start: dict[str, str]) -> dict[str, Any]:
         """Delete one occurrence of a recurring event: Google keeps it as a cancelled exception (the master's
@@ -446,6 +528,127 @@ class GoogleState:
         with self.lock:
             self.sync_tokens.clear()
             self.event_sync_tokens.clear()
+
+    # The Calendar API's event operations (the handler calls these; they raise ApiRefusal for error answers) ----
+
+    def api_get_event(self, calendar_id: str, event_id: str, zone: str) -> dict[str, Any]:
+        """events.get: deleted events too (as `cancelled`), and occurrences of a series by their instance id."""
+        with self.lock:
+            stored = self.events.get(calendar_id, {}).get(event_id)
+            return copy.deepcopy(stored.resource) if stored else self._instance(calendar_id, event_id, zone)
+
+    def api_insert_event(self, calendar_id: str, body: dict[str, Any], zone: str) -> dict[str, Any]:
+        """events.insert: an id of the client's choosing is checked as Google does, and taken only once."""
+        with self.lock:
+            event_id = body.get("id")
+            if event_id is not None and not (isinstance(event_id, str) and EVENT_ID.fullmatch(event_id)):
+                raise ApiRefusal(400, "invalid", "Invalid resource id value.")
+            if event_id in self.events.get(calendar_id, {}):  # deleted events keep their id
+                raise ApiRefusal(409, "duplicate", "The requested identifier already exists.")
+            resource = merged({}, {name: value for name, value in body.items() if name not in READ_ONLY_FIELDS})
+            if event_id is not None:
+                resource["id"] = event_id
+            elif isinstance(body.get("iCalUID"), str):
+                resource["iCalUID"] = body["iCalUID"]
+            resource.setdefault("status", "confirmed")
+            self._mark_self(calendar_id, resource)
+            check_event(resource, zone)
+            return self.put_event(calendar_id, resource)
+
+    def api_write_event(
+        self, calendar_id: str, event_id: str, body: dict[str, Any], zone: str, *, replace: bool, if_match: str
+    ) -> dict[str, Any]:
+        """events.patch (the fields named replace the stored ones, arrays whole, nested objects merged, a null
+        removes a field) or events.update (`replace`: the body is the new event). Writing an occurrence of a
+        series by its instance id makes it an exception."""
+        with self.lock:
+            stored = self.events.get(calendar_id, {}).get(event_id)
+            before = copy.deepcopy(stored.resource) if stored else self._instance(calendar_id, event_id, zone)
+            if if_match and if_match != before["etag"]:
+                raise ApiRefusal(412, "conditionNotMet", "Precondition Failed", location="If-Match")
+            writable = {name: value for name, value in body.items() if name not in READ_ONLY_FIELDS}
+            if replace:
+                kept = {name: before[name] for name in READ_ONLY_FIELDS if name in before}
+                after = merged(kept, {"status": before.get("status", "confirmed"), **writable})
+            else:
+                after = merged(before, writable)
+            self._mark_self(calendar_id, after)
+            check_event(after, zone)
+            if not is_organizer_copy(before) and shared_view(before) != shared_view(after):
+                raise ApiRefusal(
+                    403,
+                    "forbiddenForNonOrganizer",
+                    "Shared properties can only be changed by the organizer of the event.",
+                    domain="calendar",
+                )
+            if any(before.get(name) != after.get(name) for name in ("start", "end", "recurrence", "status")):
+                after["sequence"] = before.get("sequence", 0) + 1
+            return self._store(calendar_id, after, created=stored is None)
+
+    def api_delete_event(self, calendar_id: str, event_id: str, zone: str, *, if_match: str) -> None:
+        """events.delete: the event becomes a tombstone (410 when it is one already); an instance id cancels
+        that occurrence (a cancelled exception)."""
+        with self.lock:
+            stored = self.events.get(calendar_id, {}).get(event_id)
+            current = stored.resource if stored else self._instance(calendar_id, event_id, zone)
+            if current.get("status") == "cancelled":
+                raise ApiRefusal(410, *DELETED)
+            if if_match and if_match != current["etag"]:
+                raise ApiRefusal(412, "conditionNotMet", "Precondition Failed", location="If-Match")
+            if stored is not None:
+                self.cancel_event(calendar_id, event_id)
+            else:
+                self.cancel_occurrence(calendar_id, current["recurringEventId"], current["originalStartTime"])
+
+    def _instance(self, calendar_id: str, event_id: str, zone: str) -> dict[str, Any]:
+        """The occurrence an instance id (`{series}_{original start}`) names, not stored yet: 404 when there is
+        no such occurrence, 410 when its series was deleted. It carries the series' etag (Google does not say
+        what an untouched instance's etag is; calsync does not rely on it)."""
+        master_id, _, suffix = event_id.rpartition("_")
+        master = self.events.get(calendar_id, {}).get(master_id) if master_id else None
+        if master is None or not master.resource.get("recurrence"):
+            raise ApiRefusal(404, *NOT_FOUND)
+        if master.resource.get("status") == "cancelled":
+            raise ApiRefusal(410, *DELETED)
+        original_start = occurrence_start(master.resource, suffix, zone)
+        if original_start is None:
+            raise ApiRefusal(404, *NOT_FOUND)
+        instance = self._occurrence(calendar_id, master_id, original_start)
+        instance.update(
+            id=event_id,
+            etag=master.resource["etag"],
+            htmlLink=html_link(calendar_id, event_id),
+            created=master.resource["created"],
+            updated=master.resource["updated"],
+        )
+        return instance
+
+    def _occurrence(self, calendar_id: str, master_id: str, original_start: dict[str, str]) -> dict[str, Any]:
+        """One occurrence of a series as an event of its own: the series' fields at the occurrence's times."""
+        master = self.events[calendar_id][master_id].resource
+        occurrence = {
+            name: copy.deepcopy(value)
+            for name, value in master.items()
+            if name not in ("id", "etag", "htmlLink", "created", "updated", "recurrence")
+        }
+        start = dict(original_start)
+        if "dateTime" in start and "timeZone" in master["start"]:
+            start.setdefault("timeZone", master["start"]["timeZone"])
+        occurrence.update(start=start, end=shifted(master["end"], master["start"], start))
+        occurrence.update(recurringEventId=master_id, originalStartTime=dict(original_start), status="confirmed")
+        return occurrence
+
+    def _mark_self(self, calendar_id: str, resource: dict[str, Any]) -> None:
+        """Google works out which guest is the calendar's owner (`self`), and starts every answer at needsAction."""
+        owner = {calendar_id.lower(), self._owner_email(calendar_id).lower()}
+        for person in resource.get("attendees") or []:
+            if not isinstance(person, dict):
+                continue
+            if str(person.get("email", "")).lower() in owner:
+                person["self"] = True
+            else:
+                person.pop("self", None)
+            person.setdefault("responseStatus", "needsAction")
 
     def _store(self, calendar_id: str, resource: dict[str, Any], *, created: bool = False) -> dict[str, Any]:
         stamp = max(time.time(), self.last_stamp + 0.001)
@@ -493,8 +696,19 @@ def handler_for(state: GoogleState) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self._dispatch("POST")
 
+        def do_PATCH(self) -> None:
+            self._dispatch("PATCH")
+
+        def do_PUT(self) -> None:
+            self._dispatch("PUT")
+
+        def do_DELETE(self) -> None:
+            self._dispatch("DELETE")
+
         def _dispatch(self, method: str) -> None:
             route = self.route
+            # A Calendar API body is read up front, so a fault answered instead still leaves the connection clean.
+            self.payload = self._read_payload() if route.startswith("/calendar/") else b""
             with state.lock:
                 state.request_log.append((method, route, self.query()))
                 if state.on_request is not None:
@@ -514,16 +728,33 @@ def handler_for(state: GoogleState) -> type[BaseHTTPRequestHandler]:
                     # A reply cut off mid-body, as a proxy or an overloaded frontend may send it.
                     self._reply(200, b'{"kind": "calendar#events", "items": [{"kind": "calen', JSON_TYPE, None)
                     return
-                if (method, route) == ("GET", "/o/oauth2/v2/auth"):
-                    self._authorize(self.query())
-                elif (method, route) == ("POST", "/token"):
-                    self._token(self.form())
-                elif (method, route) == ("POST", "/revoke"):
-                    self._revoke({**self.query(), **self.form()})
-                elif method == "GET" and route.startswith("/calendar/v3/"):
-                    self._calendar_api(route.removeprefix("/calendar/v3/"))
-                else:
-                    self.reply_json(404, {"error": "not_found"})
+                if state.lost_replies and route.startswith("/calendar/"):
+                    state.lost_replies -= 1
+                    # Carry the request out, then hang up instead of answering.
+                    answer, self.wfile = self.wfile, io.BytesIO()
+                    try:
+                        self._route(method, route)
+                    finally:
+                        self.wfile = answer
+                    self.close_connection = True
+                    return
+                self._route(method, route)
+
+        def _route(self, method: str, route: str) -> None:
+            if (method, route) == ("GET", "/o/oauth2/v2/auth"):
+                self._authorize(self.query())
+            elif (method, route) == ("POST", "/token"):
+                self._token(self.form())
+            elif (method, route) == ("POST", "/revoke"):
+                self._revoke({**self.query(), **self.form()})
+            elif route.startswith("/calendar/v3/"):
+                self._calendar_api(method, route.removeprefix("/calendar/v3/"))
+            else:
+                self.reply_json(404, {"error": "not_found"})
+
+        def _read_payload(self) -> bytes:
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length > 0 else b""
 
         # The consent screen ------------------------------------------------------------------------------------
 
@@ -646,13 +877,20 @@ def handler_for(state: GoogleState) -> type[BaseHTTPRequestHandler]:
 
         # The Calendar API ---------------------------------------------------------------------------------------
 
-        def _calendar_api(self, path: str) -> None:
+        def _calendar_api(self, method: str, path: str) -> None:
             access = state.live_access_token(self.bearer_token())
             if access is None:
                 return self.reply_json(
                     401, UNAUTHENTICATED, {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'}
                 )
             user = state.users[access.sub]
+            parts = path.split("/")
+            if len(parts) == 4 and parts[0] == "calendars" and parts[2] == "events" and parts[3]:
+                return self._event_api(method, user, access, unquote(parts[1]), unquote(parts[3]))
+            if method == "POST" and len(parts) == 3 and parts[0] == "calendars" and parts[2] == "events":
+                return self._event_api(method, user, access, unquote(parts[1]), "")
+            if method != "GET":
+                return self._not_found()
             if path == "users/me/calendarList" or path.startswith("users/me/calendarList/"):
                 if not CALENDAR_LIST_SCOPES & set(access.scopes):
                     return self.reply_json(403, INSUFFICIENT_SCOPES)
@@ -672,6 +910,52 @@ def handler_for(state: GoogleState) -> type[BaseHTTPRequestHandler]:
                 entry = self._find(user, unquote(path.removeprefix("calendars/")))
                 return self.reply_json(200, calendar_resource(entry)) if entry else self._not_found()
             self._not_found()
+
+        def _event_api(
+            self, method: str, user: GoogleUser, access: AccessToken, calendar_id: str, event_id: str
+        ) -> None:
+            """events.get, insert, patch, update and delete on one calendar."""
+            writing = method != "GET"
+            if not (EVENTS_WRITE_SCOPES if writing else EVENTS_SCOPES) & set(access.scopes):
+                return self.reply_json(403, INSUFFICIENT_SCOPES)
+            entry = self._find(user, calendar_id)
+            if entry is None:
+                return self._not_found()
+            calendar_id, zone, query = entry["id"], entry["timeZone"], self.query()
+            body: dict[str, Any] | None = None
+            if method in ("POST", "PATCH", "PUT"):
+                try:
+                    body = json.loads(self.payload or b"{}")
+                except ValueError:
+                    body = None
+                if not isinstance(body, dict):
+                    return self.reply_json(400, api_error(400, "parseError", "Parse Error"))
+            if_match = self.headers.get("If-Match", "")
+            if writing:
+                state.write_log.append(
+                    LoggedWrite(method, calendar_id, event_id, if_match, query.get("sendUpdates"), body)
+                )
+                if entry["accessRole"] not in WRITER_ROLES:
+                    message = "You need to have writer access to this calendar."
+                    return self.reply_json(403, api_error(403, "requiredAccessLevel", message, "calendar"))
+                if query.get("sendUpdates", "none") not in SEND_UPDATES:
+                    return self.reply_json(400, api_error(400, "invalidParameter", "Invalid value for: sendUpdates"))
+            try:
+                if method == "GET":
+                    return self.reply_json(200, state.api_get_event(calendar_id, event_id, zone))
+                if method == "POST":
+                    return self.reply_json(200, state.api_insert_event(calendar_id, body or {}, zone))
+                if method in ("PATCH", "PUT"):
+                    written = state.api_write_event(
+                        calendar_id, event_id, body or {}, zone, replace=method == "PUT", if_match=if_match
+                    )
+                    return self.reply_json(200, written)
+                if method == "DELETE":
+                    state.api_delete_event(calendar_id, event_id, zone, if_match=if_match)
+                    return self._reply(204, b"", JSON_TYPE, None)
+            except ApiRefusal as refusal:
+                return self.reply_json(refusal.status, refusal.body())
+            return self._not_found()
 
         def _calendar_list(self, user: GoogleUser, query: dict[str, str]) -> None:
             try:
@@ -926,3 +1210,132 @@ def in_window(resource: dict[str, Any], zone: str, time_min: datetime | None, ti
     if time_max is not None and start >= time_max:
         return False
     return time_min is None or bool(resource.get("recurrence")) or end > time_min
+
+
+def merged(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """`target` with `patch` applied as Google's patch semantics do: named fields replace the stored ones,
+    arrays whole, nested objects merge, and a null removes a field."""
+    result = copy.deepcopy(target)
+    for name, value in patch.items():
+        if value is None:
+            result.pop(name, None)
+        elif isinstance(value, dict):
+            result[name] = merged(result[name] if isinstance(result.get(name), dict) else {}, value)
+        else:
+            result[name] = copy.deepcopy(value)
+    return result
+
+
+def is_organizer_copy(resource: dict[str, Any]) -> bool:
+    organizer = resource.get("organizer")
+    return not isinstance(organizer, dict) or organizer.get("self") is True
+
+
+def shared_view(resource: dict[str, Any]) -> dict[str, Any]:
+    """The fields only the organizer may change; a guest's own answer is theirs to change."""
+    view = {name: copy.deepcopy(resource.get(name)) for name in SHARED_FIELDS}
+    view["attendees"] = [
+        {name: value for name, value in person.items() if not (person.get("self") and name in OWN_ANSWER_FIELDS)}
+        if isinstance(person, dict)
+        else person
+        for person in view["attendees"] or []
+    ]
+    return view
+
+
+def check_event(resource: dict[str, Any], zone: str) -> None:
+    """Refuse (400) what Google refuses to store: missing or mixed start/end, an end before the start, an
+    unknown zone, a series without a zone to repeat in, a recurrence line that is not RRULE/EXRULE/RDATE/EXDATE
+    or does not parse, a guest without an email."""
+    times: dict[str, date | datetime] = {}
+    for name in ("start", "end"):
+        value = resource.get(name)
+        if not isinstance(value, dict) or not (value.get("date") or value.get("dateTime")):
+            raise ApiRefusal(400, "required", f"Missing {name} time.")
+        if value.get("date") and value.get("dateTime"):
+            raise ApiRefusal(400, "invalid", f"Invalid {name} time.")
+        named = value.get("timeZone")
+        if named and _zone(str(named)) is None:
+            raise ApiRefusal(400, "timeZoneInvalid", f"Invalid time zone definition for {name} time.")
+        try:
+            if value.get("date"):
+                times[name] = date.fromisoformat(str(value["date"]))
+            else:
+                moment = datetime.fromisoformat(str(value["dateTime"]))
+                if moment.tzinfo is None:
+                    if not named:
+                        raise ApiRefusal(400, "required", f"Missing time zone definition for {name} time.")
+                    moment = moment.replace(tzinfo=ZoneInfo(str(named)))
+                times[name] = moment
+        except ValueError:
+            raise ApiRefusal(400, "invalid", f"Invalid {name} time.") from None
+    start, end = times["start"], times["end"]
+    if isinstance(start, datetime) != isinstance(end, datetime):
+        raise ApiRefusal(400, "invalid", "The start and end times must both be dates or both date-times.")
+    if end < start or (not isinstance(start, datetime) and end == start):
+        raise ApiRefusal(400, "timeRangeEmpty", "The specified time range is empty.", domain="calendar")
+    recurrence = resource.get("recurrence") or []
+    if recurrence:
+        if resource.get("recurringEventId") or not isinstance(recurrence, list):
+            raise ApiRefusal(400, "invalid", "Invalid recurrence rule.")
+        if isinstance(start, datetime) and not resource["start"].get("timeZone"):
+            raise ApiRefusal(400, "required", "Missing time zone definition for start time.")
+        if series(recurrence, _series_start(resource["start"], zone)) is None:
+            raise ApiRefusal(400, "invalid", "Invalid recurrence rule.")
+    for person in resource.get("attendees") or []:
+        if not isinstance(person, dict) or not person.get("email"):
+            raise ApiRefusal(400, "required", "Missing attendee email.")
+
+
+def series(lines: list[Any], first: datetime) -> rruleset | None:
+    """The series' occurrences (dateutil), or None when a line is not one Google takes."""
+    if not all(isinstance(line, str) and RECURRENCE_LINE.match(line) for line in lines):
+        return None
+    try:
+        rules = rrulestr("\n".join(lines), dtstart=first, forceset=True)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return rules if isinstance(rules, rruleset) else None
+
+
+def occurrence_start(master: dict[str, Any], suffix: str, zone: str) -> dict[str, str] | None:
+    """The originalStartTime an instance id's suffix names, if the series has that occurrence."""
+    start = master.get("start") or {}
+    if "date" in start:
+        if not re.fullmatch(r"\d{8}", suffix):
+            return None
+        try:
+            day = date(int(suffix[:4]), int(suffix[4:6]), int(suffix[6:]))
+        except ValueError:
+            return None
+        candidate = datetime.combine(day, clock())  # all-day series repeat in no zone
+        original: dict[str, str] = {"date": day.isoformat()}
+    else:
+        if not re.fullmatch(r"\d{8}T\d{6}Z", suffix):
+            return None
+        zone_name = str(start.get("timeZone") or zone)
+        try:
+            moment = datetime.strptime(suffix, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        candidate = moment.astimezone(ZoneInfo(zone_name))
+        original = {"dateTime": candidate.isoformat(), "timeZone": zone_name}
+    rules = series(master.get("recurrence") or [], _series_start(start, zone))
+    return original if rules is not None and candidate in rules else None
+
+
+def _series_start(start: dict[str, Any], zone: str) -> datetime:
+    """A series' first start as dateutil repeats it: a naive midnight for all-day series, else the wall-clock
+    time in the series' zone (so 09:00 stays 09:00 across DST, as Google repeats it)."""
+    if start.get("date"):
+        return datetime.combine(date.fromisoformat(str(start["date"])), clock())
+    tz = ZoneInfo(str(start.get("timeZone") or zone))
+    moment = datetime.fromisoformat(str(start["dateTime"]))
+    return moment.astimezone(tz) if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None

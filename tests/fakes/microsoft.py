@@ -22,6 +22,31 @@ responses; Graph v1.0: user, calendar, paging, throttling, errors):
   /v1.0/me/calendarView/delta (the default calendar) with their $skiptoken/$deltatoken follow-ups, and
   /v1.0/me/events/{id}. Tests change events "in Outlook" with add_event, add_series, update_event,
   delete_event, update_occurrence, delete_occurrence, and lapse delta tokens with expire_delta_tokens.
+- Graph event writes (they change the same store, so each shows up in the calendarView delta exactly as the
+  state helpers' changes do), as Graph's event pages document them:
+  - POST /me/calendars/{id}/events and /me/events: 201 with the event. `transactionId` ("a custom identifier
+    specified by a client app for the server to avoid redundant POST operations in case of client retries
+    to create the same event", event resource): the same POST again answers 201 with the event the first
+    one made (observed and described in blog.rykoma.net/2020/10/05/1559); a POST with a used transactionId
+    and other content answers 400 ErrorDuplicateTransactionId "Your request can't be completed. The
+    TransactionId specified in the request has already been used to create a different event." (the
+    message clients report). All-day events must start and end at midnight (400 otherwise).
+  - GET /me/calendars/{id}/events (masters and single events), with the one $filter a client needs here:
+    `transactionId eq '...'`; GET /me/events/{id}/instances?startDateTime&endDateTime: a series' occurrences
+    and exceptions overlapping the range, in full.
+  - PATCH and DELETE /me/events/{id} (an event, a series master, or an occurrence, which a PATCH turns into
+    an exception and a DELETE removes), honouring If-Match: a value other than the item's current etag
+    (W/"changeKey") answers 412 ErrorIrresolvableConflict ("...the change key passed in the request does not
+    match the current change key for the item."), as Graph reports it; no If-Match writes unconditionally.
+    PATCH answers 200 with the item, DELETE 204.
+  - POST /me/events/{id}/accept | tentativelyAccept | decline: 202 with no body (event: accept/decline
+    pages); the invitee's responseStatus, showAs (busy / tentative / free) and own attendee entry change;
+    answering one occurrence makes it an exception; the organizer cannot answer (400 ErrorInvalidRequest).
+  - A calendar whose canEdit is false (a shared, read-only one) answers every write with 403
+    ErrorAccessDenied, as does a token without Calendars.ReadWrite.
+  `graph_writes` records each write (method, path, JSON body, If-Match) for assertions; `lost_answers`
+  (method, path fragment) carries out the next matching request but closes the connection before answering,
+  as when a client times out on a slow network.
 
 Faults queued in `faults` (status, Retry-After) answer the next request to any endpoint; `path_faults` (path
 fragment, status, Retry-After) the next request to a matching path. Revoking sessions
@@ -39,6 +64,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import threading
 import time
@@ -55,9 +81,12 @@ from tests.fakes.base import FakeHandler, LoggedRequest, b64url, jwt_shaped, s25
 from tests.fakes.microsoft_calendar import (
     DEFAULT_DELTA_PAGE,
     DeltaRound,
+    DuplicateTransaction,
     EventStore,
+    GraphInputError,
     Instance,
     StoredEvent,
+    etag_matches,
     occurrence_id,
     parse_prefer,
     render_event,
@@ -76,6 +105,10 @@ USER_PERMISSIONS = frozenset(f"{GRAPH}{name}".lower() for name in ("User.Read", 
 ACCESS_TOKEN_SECONDS = 3599
 CODE_SECONDS = 600
 DEFAULT_TOP = 10  # Graph's default page size for calendars
+# Graph's event actions for an invitation, and the responseType each one leaves.
+RESPONSE_ACTIONS = {"accept": "accepted", "tentativelyAccept": "tentativelyAccepted", "decline": "declined"}
+# The one $filter the fake understands on a calendar's events (how a client finds the event its POST made).
+TRANSACTION_FILTER = re.compile(r"\s*transactionId\s+eq\s+'([^']*)'\s*")
 
 
 def unique(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -132,6 +165,16 @@ def outlook_id() -> str:
     return "AAMkA" + b64url(secrets.token_bytes(96)).replace("-", "+").replace("_", "/") + "="
 
 
+@dataclass(frozen=True)
+class GraphWrite:
+    """A write request as Graph received it (for assertions on what a client sent)."""
+
+    method: str
+    path: str  # decoded, without the /v1.0/ prefix
+    body: dict[str, Any] | None
+    if_match: str | None
+
+
 @dataclass
 class MicrosoftUser:
     oid: str
@@ -186,6 +229,10 @@ class MicrosoftState:
     # (path fragment, status, Retry-After): answers the next request whose path contains the fragment.
     path_faults: deque[tuple[str, int, str | None]] = field(default_factory=deque)
     calendar_events: EventStore = field(default_factory=EventStore)
+    # (method, path fragment): the next matching Graph request is carried out, but its answer is lost (the
+    # connection closes before a byte of it is sent), as when a client times out on a slow network.
+    lost_answers: deque[tuple[str, str]] = field(default_factory=deque)
+    graph_writes: list[GraphWrite] = field(default_factory=list)  # every POST/PATCH/DELETE to Graph, in order
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def add_user(self, mail: str, *, display_name: str = "", oid: str | None = None) -> MicrosoftUser:
@@ -418,6 +465,20 @@ def handler_for(state: MicrosoftState) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self._dispatch("POST")
 
+        def do_PATCH(self) -> None:
+            self._dispatch("PATCH")
+
+        def do_DELETE(self) -> None:
+            self._dispatch("DELETE")
+
+        lose_answer = False
+
+        def _reply(self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None) -> None:
+            if self.lose_answer:  # the work is done; the answer never reaches the client
+                self.close_connection = True
+                return
+            super()._reply(status, payload, content_type, headers)
+
         @property
         def base(self) -> str:
             return f"https://{self.headers['Host']}"
@@ -425,8 +486,14 @@ def handler_for(state: MicrosoftState) -> type[BaseHTTPRequestHandler]:
         def _dispatch(self, method: str) -> None:
             route = self.route
             tenant, _, rest = route.lstrip("/").partition("/")
+            self.lose_answer = False
             with state.lock:
                 state.request_log.append((method, route, self.query()))
+                for lost in list(state.lost_answers):
+                    if tenant == "v1.0" and lost[0] == method and lost[1] in route:
+                        state.lost_answers.remove(lost)
+                        self.lose_answer = True
+                        break
                 if state.faults:
                     return self._fault(tenant, *state.faults.popleft())
                 for fault in list(state.path_faults):
@@ -435,6 +502,8 @@ def handler_for(state: MicrosoftState) -> type[BaseHTTPRequestHandler]:
                         return self._fault(tenant, fault[1], fault[2])
                 if tenant == "v1.0" and method == "GET":
                     return self._graph(rest)
+                if tenant == "v1.0":
+                    return self._graph_write(method, rest)
                 if tenant not in (*MULTI_TENANT, state.tenant_id):
                     description = f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID."
                     return self.reply_json(400, aad_error("invalid_tenant", 90002, description))
@@ -641,7 +710,8 @@ def handler_for(state: MicrosoftState) -> type[BaseHTTPRequestHandler]:
 
         # Microsoft Graph ----------------------------------------------------------------------------------------
 
-        def _graph(self, path: str) -> None:
+        def _access(self) -> AccessToken | None:
+            """The request's live access token, or None after answering 401 as Graph does."""
             token = self.bearer_token()
             access = state.live_access_token(token) if token else None
             if access is None:
@@ -654,9 +724,23 @@ def handler_for(state: MicrosoftState) -> type[BaseHTTPRequestHandler]:
                 headers = {
                     "WWW-Authenticate": f'Bearer realm="", authorization_uri="{self.base}/common/oauth2/authorize"'
                 }
-                return self._graph_error(401, "InvalidAuthenticationToken", message, headers)
+                self._graph_error(401, "InvalidAuthenticationToken", message, headers)
+            return access
+
+        def _graph(self, path: str) -> None:
+            access = self._access()
+            if access is None:
+                return None
             user = state.users[access.oid]
             granted = resource_scopes(access.scopes)
+            segments = path.split("/")
+            if len(segments) == 4 and segments[0] == "me" and segments[1] in ("events", "calendars"):
+                if not CALENDAR_PERMISSIONS & granted:
+                    return self._access_denied()
+                if segments[1] == "events" and segments[3].lower() == "instances":
+                    return self._instances(user, unquote(segments[2]))
+                if segments[1] == "calendars" and segments[3].lower() == "events":
+                    return self._list_events(user, unquote(segments[2]))
             if path == "me":
                 if not USER_PERMISSIONS & granted:
                     return self._graph_error(
@@ -789,14 +873,187 @@ def handler_for(state: MicrosoftState) -> type[BaseHTTPRequestHandler]:
             self.reply_json(200, body, headers)
 
         def _event(self, user: MicrosoftUser, item_id: str) -> None:
-            found: Instance | StoredEvent | None = state.calendar_events.instance(item_id)
-            owner_event = found.event if isinstance(found, Instance) else found
-            if found is None or owner_event is None or owner_event.calendar_id not in {c["id"] for c in user.calendars}:
-                return self._graph_error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+            found = self._owned_item(user, item_id)
+            if found is None:
+                return self._not_found()
+            self._reply_event(200, user, found)
+
+        # Graph writes ---------------------------------------------------------------------------------------
+
+        def _graph_write(self, method: str, path: str) -> None:
+            access = self._access()
+            if access is None:
+                return None
+            try:
+                body = self._json_body()
+            except ValueError:
+                return self._graph_error(400, "BadRequest", "Unable to read JSON request payload.")
+            state.graph_writes.append(GraphWrite(method, unquote(path), body, self.headers.get("If-Match")))
+            user = state.users[access.oid]
+            if f"{GRAPH}calendars.readwrite" not in resource_scopes(access.scopes):
+                return self._access_denied()
+            segments = path.split("/")
+            if method == "POST" and (
+                segments == ["me", "events"] or (len(segments) == 4 and segments[:2] == ["me", "calendars"])
+            ):
+                if len(segments) == 4 and segments[3] != "events":
+                    return self._graph_error(400, "BadRequest", f"Resource not found for the segment '{segments[3]}'.")
+                return self._create(user, unquote(segments[2]) if len(segments) == 4 else None, body or {})
+            if len(segments) in (3, 4) and segments[:2] == ["me", "events"]:
+                item = self._owned_item(user, unquote(segments[2]))
+                if item is None:
+                    return self._not_found()
+                event = item if isinstance(item, StoredEvent) else item.event
+                calendar = next(c for c in user.calendars if c["id"] == event.calendar_id)
+                if not calendar.get("canEdit"):
+                    return self._access_denied()
+                if (method, len(segments)) == ("PATCH", 3):
+                    return self._patch(user, item, body or {})
+                if (method, len(segments)) == ("DELETE", 3):
+                    return self._delete(item)
+                if method == "POST" and len(segments) == 4 and segments[3] in RESPONSE_ACTIONS:
+                    return self._respond(user, item, RESPONSE_ACTIONS[segments[3]])
+            self._graph_error(400, "BadRequest", f"Resource not found for the segment '{segments[-1]}'.")
+
+        def _create(self, user: MicrosoftUser, calendar_id: str | None, body: dict[str, Any]) -> None:
+            calendar = self._calendar(user, calendar_id)
+            if calendar is None:
+                return self._not_found()
+            if not calendar.get("canEdit"):
+                return self._access_denied()
+            defaults: dict[str, Any] = {
+                "subject": "",
+                "description": "",
+                "location": "",
+                "organizer": {"emailAddress": {"name": user.display_name, "address": user.mail}},
+                "isOrganizer": True,
+            }
+            try:
+                event, _ = state.calendar_events.create(calendar["id"], body, defaults)
+            except DuplicateTransaction as exc:
+                return self._graph_error(400, "ErrorDuplicateTransactionId", str(exc))
+            except GraphInputError as exc:
+                return self._graph_error(400, exc.code, str(exc))
+            self._reply_event(201, user, event)
+
+        def _patch(self, user: MicrosoftUser, item: Instance | StoredEvent, body: dict[str, Any]) -> None:
+            if not etag_matches(self.headers.get("If-Match"), item.change_key):
+                return self._irresolvable_conflict()
+            try:
+                changed = state.calendar_events.patch(item, body)
+            except GraphInputError as exc:
+                return self._graph_error(400, exc.code, str(exc))
+            self._reply_event(200, user, changed)
+
+        def _delete(self, item: Instance | StoredEvent) -> None:
+            if not etag_matches(self.headers.get("If-Match"), item.change_key):
+                return self._irresolvable_conflict()
+            state.calendar_events.remove(item)
+            self._reply(204, b"", "text/plain", None)
+
+        def _respond(self, user: MicrosoftUser, item: Instance | StoredEvent, response: str) -> None:
+            event = item if isinstance(item, StoredEvent) else item.event
+            if event.fields.get("isOrganizer", True):
+                return self._graph_error(
+                    400,
+                    "ErrorInvalidRequest",
+                    "Your request can't be completed. You can't respond to this meeting because you're the "
+                    "meeting organizer.",
+                )
+            state.calendar_events.answer(item, response, user.mail)
+            self._reply(202, b"", "text/plain", None)
+
+        def _instances(self, user: MicrosoftUser, master_id: str) -> None:
+            master = self._owned_item(user, master_id)
+            if not isinstance(master, StoredEvent):
+                return self._not_found()
+            query = {key.lower(): value for key, value in self.query().items()}
+            try:
+                window = (_query_instant(query["startdatetime"]), _query_instant(query["enddatetime"]))
+            except (KeyError, ValueError):
+                return self._graph_error(
+                    400,
+                    "ErrorInvalidParameter",
+                    "This request requires a time window specified by the query string parameters StartDateTime "
+                    "and EndDateTime.",
+                )
+            found = state.calendar_events.series_instances(master, window) if master.recurrence else []
+            self._reply_events(user, found)
+
+        def _list_events(self, user: MicrosoftUser, calendar_id: str) -> None:
+            calendar = self._calendar(user, calendar_id)
+            if calendar is None:
+                return self._not_found()
+            wanted: str | None = None
+            if "$filter" in self.query():
+                match = TRANSACTION_FILTER.fullmatch(self.query()["$filter"])
+                if match is None:  # the fake knows this one filter only
+                    return self._graph_error(400, "BadRequest", "Invalid filter clause")
+                wanted = match.group(1)
+            found = [
+                event
+                for event in state.calendar_events.events.values()
+                if event.calendar_id == calendar["id"]
+                and (wanted is None or event.fields.get("transactionId") == wanted)
+            ]
+            self._reply_events(user, found)
+
+        def _reply_event(self, status: int, user: MicrosoftUser, item: Instance | StoredEvent) -> None:
             prefs = parse_prefer(self.headers.get_all("Prefer") or [])
             context = f"{self.base}/v1.0/$metadata#users('{user.oid}')/events/$entity"
             headers = {"Preference-Applied": ", ".join(prefs.applied)} if prefs.applied else None
-            self.reply_json(200, {"@odata.context": context, **render_event(found, prefs)}, headers)
+            self.reply_json(status, {"@odata.context": context, **render_event(item, prefs)}, headers)
+
+        def _reply_events(self, user: MicrosoftUser, items: list[Instance] | list[StoredEvent]) -> None:
+            prefs = parse_prefer(self.headers.get_all("Prefer") or [])
+            body = {
+                "@odata.context": f"{self.base}/v1.0/$metadata#users('{user.oid}')/events",
+                "value": [render_event(item, prefs) for item in items],
+            }
+            headers = {"Preference-Applied": ", ".join(prefs.applied)} if prefs.applied else None
+            self.reply_json(200, body, headers)
+
+        def _owned_item(self, user: MicrosoftUser, item_id: str) -> Instance | StoredEvent | None:
+            found = state.calendar_events.instance(item_id)
+            event = found.event if isinstance(found, Instance) else found
+            if event is None or event.calendar_id not in {c["id"] for c in user.calendars}:
+                return None
+            return found
+
+        @staticmethod
+        def _calendar(user: MicrosoftUser, calendar_id: str | None) -> dict[str, Any] | None:
+            return next(
+                (
+                    c
+                    for c in user.calendars
+                    if c["id"] == calendar_id or (calendar_id is None and c["isDefaultCalendar"])
+                ),
+                None,
+            )
+
+        def _json_body(self) -> dict[str, Any] | None:
+            """The JSON request body (None when there is none); ValueError when it is not a JSON object."""
+            length = int(self.headers.get("Content-Length", "0"))
+            if not length:
+                return None
+            body = json.loads(self.rfile.read(length))
+            if not isinstance(body, dict):
+                raise ValueError("not a JSON object")
+            return body
+
+        def _not_found(self) -> None:
+            self._graph_error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+
+        def _access_denied(self) -> None:
+            self._graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+
+        def _irresolvable_conflict(self) -> None:
+            self._graph_error(
+                412,
+                "ErrorIrresolvableConflict",
+                "The send or update operation could not be performed because the change key passed in the "
+                "request does not match the current change key for the item.",
+            )
 
         def _graph_error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
             self.reply_json(status, graph_error(code, message, self.headers.get("client-request-id")), headers)

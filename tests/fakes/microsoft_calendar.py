@@ -28,12 +28,18 @@ state tokens; tests/fakes/microsoft.py routes the requests here):
   outlook.body-content-type="text" returns bodies as text instead of HTML.
 - GET /me/events/{id}: a master (with its recurrence), a single event, or an occurrence/exception listed
   before; 404 ErrorItemNotFound otherwise.
+- Writes through Graph (create, patch, remove, answer; tests/fakes/microsoft.py documents the endpoints) turn
+  a request body into the same changes the state helpers make (graph_changes: subject, body, location,
+  start/end in their timeZone, isAllDay, recurrence, any other property as sent), so the delta cannot tell
+  a write through Graph from a change made in Outlook. A repeated POST is recognised by its transactionId.
 """
 
 from __future__ import annotations
 
 import calendar as calendar_module
 import hashlib
+import json
+import re
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -306,6 +312,8 @@ class EventStore:
     instance_index: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # occurrence id -> master
     rounds: dict[str, tuple[DeltaRound, int]] = field(default_factory=dict)  # skiptoken -> (round, offset)
     delta_states: dict[str, DeltaState] = field(default_factory=dict)  # deltatoken -> state
+    # transactionId -> (the event its POST made, that POST's body as canonical JSON)
+    transactions: dict[str, tuple[str, str]] = field(default_factory=dict)
     version: int = 0
 
     def _bump(self) -> tuple[str, datetime, int]:
@@ -427,6 +435,83 @@ class EventStore:
         self.version += 1
         return occurrence_id(master_id, key)
 
+    # --- changes made through Graph (POST/PATCH/DELETE; tests/fakes/microsoft.py routes them) -----------
+
+    def create(self, calendar_id: str, body: Mapping[str, Any], defaults: dict[str, Any]) -> tuple[StoredEvent, bool]:
+        """POST .../events: the new event and True, or for a repeat of a POST with the same transactionId and
+        the same content the event the first one made and False. DuplicateTransaction when the content
+        differs. GraphInputError for a body Graph would refuse."""
+        transaction = body.get("transactionId")
+        sent = json.dumps(body, sort_keys=True)
+        if transaction and transaction in self.transactions:
+            made, first = self.transactions[transaction]
+            if made in self.events:
+                if first == sent:
+                    return self.events[made], False
+                raise DuplicateTransaction(
+                    "Your request can't be completed. The TransactionId specified in the request has already "
+                    "been used to create a different event."
+                )
+        if "start" not in body or "end" not in body:
+            raise GraphInputError("ErrorInvalidRequest", "Your request can't be completed. Start and End are required.")
+        changes = graph_changes(body, all_day=False)
+        start, end, zone = changes.pop("start"), changes.pop("end"), changes.pop("time_zone")
+        recurrence = changes.pop("recurrence", None)
+        event = self.add(calendar_id, start=start, end=end, time_zone=zone, recurrence=recurrence, fields=defaults)
+        event.fields.update(changes)
+        if transaction:
+            self.transactions[transaction] = (event.id, sent)
+        return event, True
+
+    def patch(self, item: Instance | StoredEvent, body: Mapping[str, Any]) -> Instance | StoredEvent:
+        """PATCH /me/events/{id}: a single event or master changes; an occurrence becomes an exception."""
+        if isinstance(item, StoredEvent):
+            self.update(item.id, graph_changes(body, all_day=item.all_day))
+            return self.events[item.id]
+        assert item.original is not None  # an occurrence or exception
+        changes = graph_changes(body, all_day=item.event.all_day)
+        if "recurrence" in changes or "isAllDay" in body:
+            raise GraphInputError(
+                "ErrorInvalidRequest",
+                "Your request can't be completed. An occurrence keeps its series' recurrence and all-day setting.",
+            )
+        changes.pop("time_zone", None)
+        self.update_occurrence(item.event.id, item.original, changes)
+        return self._instance_of(item.event, item.original)
+
+    def remove(self, item: Instance | StoredEvent) -> None:
+        """DELETE /me/events/{id}: an event or a whole series, or one occurrence."""
+        if isinstance(item, StoredEvent):
+            self.delete(item.id)
+        else:
+            assert item.original is not None
+            self.delete_occurrence(item.event.id, item.original)
+
+    def answer(self, item: Instance | StoredEvent, response: str, mail: str) -> None:
+        """accept / tentativelyAccept / decline: the invitee's response, shown as their free/busy and in
+        their own attendee entry; an answer to one occurrence makes it an exception."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = item if isinstance(item, StoredEvent) else item.event
+        attendees = [dict(attendee) for attendee in event.fields.get("attendees") or []]
+        for attendee in attendees:
+            if str(attendee.get("emailAddress", {}).get("address", "")).lower() == mail.lower():
+                attendee["status"] = {"response": response, "time": now}
+        changes: dict[str, Any] = {
+            "responseStatus": {"response": response, "time": now},
+            "showAs": SHOW_AS[response],
+            "attendees": attendees,
+        }
+        if isinstance(item, StoredEvent):
+            self.update(item.id, changes)
+        else:
+            assert item.original is not None
+            self.update_occurrence(item.event.id, item.original, changes)
+
+    def _instance_of(self, master: StoredEvent, original: datetime) -> Instance:
+        found = self.instance(occurrence_id(master.id, original))
+        assert isinstance(found, Instance)
+        return found
+
     def expire_delta_tokens(self) -> None:
         self.rounds.clear()
         self.delta_states.clear()
@@ -443,15 +528,22 @@ class EventStore:
                 if event.aware_start < end and event.aware_end > start:
                     items[event.id] = Instance(event.id, "singleInstance", event, event.aware_start, event.aware_end)
                 continue
-            # Exceptions may have moved into the window from an occurrence far outside it.
-            until = max([end.date() + timedelta(days=2), *(o.start.date() for o in event.overrides.values())])
-            for original, occurrence_start, occurrence_end in event.occurrences(until):
-                if occurrence_start < end and occurrence_end > start:
-                    instance_id = occurrence_id(event.id, original)
-                    kind = "exception" if original in event.overrides else "occurrence"
-                    items[instance_id] = Instance(instance_id, kind, event, occurrence_start, occurrence_end, original)
-                    self.instance_index[instance_id] = (event.id, original)
+            items.update((instance.id, instance) for instance in self.series_instances(event, window))
         return items
+
+    def series_instances(self, event: StoredEvent, window: tuple[datetime, datetime]) -> list[Instance]:
+        """The occurrences and exceptions of a series overlapping `window` (GET .../instances lists these)."""
+        start, end = window
+        found: list[Instance] = []
+        # Exceptions may have moved into the window from an occurrence far outside it.
+        until = max([end.date() + timedelta(days=2), *(o.start.date() for o in event.overrides.values())])
+        for original, occurrence_start, occurrence_end in event.occurrences(until):
+            if occurrence_start < end and occurrence_end > start:
+                instance_id = occurrence_id(event.id, original)
+                kind = "exception" if original in event.overrides else "occurrence"
+                found.append(Instance(instance_id, kind, event, occurrence_start, occurrence_end, original))
+                self.instance_index[instance_id] = (event.id, original)
+        return found
 
     def instance(self, item_id: str) -> Instance | StoredEvent | None:
         """GET /me/events/{id}: a stored event (master or single) or a known occurrence/exception."""
@@ -517,6 +609,91 @@ class EventStore:
         token = b64url(secrets.token_bytes(24))
         self.delta_states[token] = delta_round.next_state
         return entries, None, token
+
+
+# --- Graph request bodies ----------------------------------------------------------------------------------
+
+# The invitee's free/busy after each response.
+SHOW_AS = {"accepted": "busy", "tentativelyAccepted": "tentative", "declined": "free"}
+
+
+class GraphInputError(ValueError):
+    """A request body Graph refuses (400): its error code and message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DuplicateTransaction(ValueError):
+    """A POST whose transactionId already made a different event (400 ErrorDuplicateTransactionId)."""
+
+
+def graph_changes(body: Mapping[str, Any], *, all_day: bool) -> dict[str, Any]:
+    """A POST/PATCH body as the store's changes: subject, description (from body), location (its
+    displayName), start/end/time_zone (aware datetimes, or dates for an all-day event), recurrence, and any
+    other property as Graph would store it (attendees, showAs, transactionId, ...)."""
+    changes: dict[str, Any] = {}
+    for key, value in body.items():
+        if key == "body":
+            changes["description"] = _body_text(value)
+        elif key == "location":
+            changes["location"] = str(value.get("displayName") or "") if isinstance(value, Mapping) else ""
+        elif key not in ("start", "end", "isAllDay"):
+            changes[key] = value
+    all_day = bool(body.get("isAllDay", all_day))
+    for name in ("start", "end"):
+        if name in body:
+            changes[name] = _graph_time(body[name], all_day=all_day, name=name)
+    if "start" in body:
+        changes["time_zone"] = str(body["start"].get("timeZone") or "UTC")
+    elif "isAllDay" in body:
+        raise GraphInputError("ErrorInvalidRequest", "Your request can't be completed. isAllDay needs Start and End.")
+    return changes
+
+
+def _graph_time(value: object, *, all_day: bool, name: str) -> datetime | date:
+    if not isinstance(value, Mapping) or not value.get("dateTime"):
+        raise GraphInputError("ErrorInvalidRequest", f"Your request can't be completed. {name} needs a dateTime.")
+    zone_name = str(value.get("timeZone") or "UTC")
+    try:
+        zone = zone_of(zone_name)
+    except ValueError:
+        raise GraphInputError(
+            "TimeZoneNotSupportedException",
+            f"A valid TimeZone value must be specified. The following TimeZone value is not supported: '{zone_name}'.",
+        ) from None
+    text = str(value["dateTime"])
+    whole, _, fraction = text.partition(".")
+    try:
+        wall = datetime.fromisoformat(whole).replace(microsecond=int((fraction + "000000")[:6]) if fraction else 0)
+    except ValueError:
+        raise GraphInputError("ErrorInvalidRequest", f"Your request can't be completed. Invalid {name}.") from None
+    if all_day:
+        if wall.time() != time():
+            raise GraphInputError(
+                "ErrorInvalidRequest",
+                "Your request can't be completed. If the event is an all-day event, it has to start and end at "
+                "midnight.",
+            )
+        return wall.date()
+    return wall.replace(tzinfo=None).replace(tzinfo=zone)
+
+
+def _body_text(value: object) -> str:
+    if not isinstance(value, Mapping):
+        return ""
+    content = str(value.get("content") or "")
+    if str(value.get("contentType") or "text").lower() == "html":
+        return re.sub(r"<[^>]+>", "", content).strip()
+    return content
+
+
+def etag_matches(if_match: str | None, key: str) -> bool:
+    """If-Match against an item's changeKey: absent or * always matches; W/"key" and "key" name it."""
+    if if_match is None or if_match.strip() == "*":
+        return True
+    return if_match.strip().removeprefix("W/").strip('"') == key
 
 
 # --- rendering ---------------------------------------------------------------------------------------------

@@ -1,0 +1,346 @@
+"""Google Calendar events, write side (two-way sync): events.insert with our own id, events.patch and
+events.delete with If-Match, an invitation's answer, and one event's current copy.
+
+What Google documents and this module relies on:
+
+- An id chosen by the client (base32hex, 5-1024 characters: our 32-hex-digit key is one) makes a create
+  safe to repeat: Google answers 409 `duplicate` when the id exists, deleted events included ("Version
+  resources": inserts have no If-Match, but a given id succeeds only once). A repeated create reads the
+  event with that id instead.
+- Updates and deletes carry `If-Match: <etag>`; Google answers 412 Precondition Failed when the event has
+  changed since ("Version resources", conditional modification).
+- An occurrence of a series is addressed by its instance id, `<series id>_<original start>` (UTC
+  `YYYYMMDDTHHMMSSZ` for timed series, `YYYYMMDD` for all-day ones); patching it makes an exception with
+  `recurringEventId` and `originalStartTime`, deleting it leaves a cancelled exception.
+- events.patch replaces the fields it names (arrays whole); a null removes a field, which is how an event
+  changes between all-day (`date`) and timed (`dateTime` + `timeZone`).
+- events.get returns deleted events too, as `status: cancelled`.
+- `sendUpdates` (all / externalOnly / none) decides whether guests hear about a write.
+
+The WriteResult's events go through the inbound mapping (`google_events.remote_event`, with the calendar's
+zone) so the next sync finds them unchanged; a cancelled occurrence is reduced to the tombstone fields an
+events.list reply guarantees first, as the listing would show it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from googleapiclient.errors import HttpError
+
+from connections.providers.base import (
+    RESPONSES,
+    Conflict,
+    EventDraft,
+    EventGone,
+    EventRef,
+    EventTime,
+    ProviderError,
+    RemoteCalendar,
+    RemoteEvent,
+    WriteRefused,
+    WriteResult,
+)
+from connections.providers.google import RATE_LIMIT_REASONS, api_error, call_api, error_reasons
+from connections.providers.google_events import UnusableItem, remote_event
+
+# 403 reasons that say the calendar (or this event) will not take the write, as opposed to a rate limit.
+READ_ONLY_REASONS = {"requiredAccessLevel", "forbidden"}
+NOT_ORGANIZER_REASONS = {"forbiddenForNonOrganizer"}
+SCOPE_REASONS = {"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
+# The fields an events.list reply guarantees for a cancelled exception of a series.
+TOMBSTONE_FIELDS = ("kind", "etag", "id", "status", "recurringEventId", "originalStartTime")
+
+
+class _Duplicate(Exception):
+    """events.insert answered 409: an event with this id exists already."""
+
+
+def create_event(service: Any, calendar: RemoteCalendar, draft: EventDraft, *, key: str, notify: bool) -> WriteResult:
+    body = {"id": key, **_event_body(draft, calendar, patch=False)}
+    request = service.events().insert(calendarId=calendar.remote_id, body=body, sendUpdates=_send_updates(notify))
+    try:
+        return _result(_send(request, "Google events.insert", duplicate_is_ok=True), calendar)
+    except _Duplicate:
+        pass
+    # Our earlier attempt made it (its answer was lost): that event is the one this create made.
+    made = _get(service, calendar, key)
+    if made is None or made.get("status") == "cancelled":
+        raise EventGone("The event calsync created at Google has been deleted there since.")
+    return _result(made, calendar)
+
+
+def update_event(
+    service: Any, calendar: RemoteCalendar, ref: EventRef, draft: EventDraft, *, etag: str, notify: bool
+) -> WriteResult:
+    body = _event_body(draft, calendar, patch=True)
+    if ref.is_occurrence:
+        body.pop("recurrence", None)  # an exception of a series has no rule of its own
+        event_id, if_match = _occurrence_target(service, calendar, ref, etag)
+    else:
+        event_id, if_match = _event_id(ref), etag
+    request = service.events().patch(
+        calendarId=calendar.remote_id, eventId=event_id, body=body, sendUpdates=_send_updates(notify)
+    )
+    try:
+        item = _send(request, "Google events.patch", if_match=if_match)
+    except Conflict:
+        current = _get(service, calendar, event_id)
+        if current is None or current.get("status") == "cancelled":
+            raise EventGone("The event was deleted at Google.") from None
+        if not _shows(current, draft, calendar, occurrence=ref.is_occurrence):
+            raise
+        # Google already has exactly this version: an earlier attempt of this update got through.
+        item = current
+    if item.get("status") == "cancelled":  # a deleted event takes a patch, but it stays deleted
+        raise EventGone("The event was deleted at Google.")
+    return _result(item, calendar)
+
+
+def delete_event(
+    service: Any, calendar: RemoteCalendar, ref: EventRef, *, etag: str, notify: bool
+) -> WriteResult | None:
+    if ref.is_occurrence:
+        return _cancel_occurrence(service, calendar, ref, etag=etag, notify=notify)
+    event_id = _event_id(ref)
+    _delete(service, calendar, event_id, etag, notify)
+    return None
+
+
+def respond(
+    service: Any, calendar: RemoteCalendar, ref: EventRef, response: str, *, etag: str, notify: bool
+) -> WriteResult:
+    if response not in RESPONSES:
+        raise WriteRefused(f"{response!r} is not an answer to an invitation (accepted, tentative or declined).")
+    if ref.is_occurrence:
+        event_id, master_checked = _occurrence_target(service, calendar, ref, etag)[0], not ref.provider_event_id
+    else:
+        event_id, master_checked = _event_id(ref), False
+    item = _get(service, calendar, event_id)
+    if item is None or item.get("status") == "cancelled":
+        raise EventGone("The invitation was deleted at Google.")
+    attendees = [person for person in item.get("attendees") or [] if isinstance(person, Mapping)]
+    if not any(person.get("self") for person in attendees):
+        raise WriteRefused("You are not on this event's guest list at Google, so there is no invitation to answer.")
+    if all(person.get("responseStatus") == response for person in attendees if person.get("self")):
+        return _result(item, calendar)  # already answered so (an earlier attempt got through)
+    if etag and not master_checked and item.get("etag") != etag:
+        raise Conflict("The invitation changed at Google since calsync last saw it.")
+    answered = [{**person, "responseStatus": response} if person.get("self") else dict(person) for person in attendees]
+    request = service.events().patch(
+        calendarId=calendar.remote_id,
+        eventId=event_id,
+        body={"attendees": answered},
+        sendUpdates=_send_updates(notify),
+    )
+    # The whole guest list goes back: If-Match keeps a guest's answer that arrived meanwhile from being undone.
+    return _result(_send(request, "Google events.patch", if_match=str(item.get("etag") or "")), calendar)
+
+
+def fetch_event(service: Any, calendar: RemoteCalendar, event_id: str) -> list[RemoteEvent]:
+    item = _get(service, calendar, event_id)
+    if item is None or item.get("status") == "cancelled":
+        return []
+    return list(_result(item, calendar).events)
+
+
+def instance_id(master_id: str, original_start: EventTime) -> str:
+    """Google's id for one occurrence of a series: the series' id and the original start (UTC for timed)."""
+    if isinstance(original_start, datetime):
+        moment = original_start if original_start.tzinfo else original_start.replace(tzinfo=UTC)
+        return f"{master_id}_{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    return f"{master_id}_{original_start:%Y%m%d}"
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+
+def _cancel_occurrence(
+    service: Any, calendar: RemoteCalendar, ref: EventRef, *, etag: str, notify: bool
+) -> WriteResult | None:
+    try:
+        event_id, if_match = _occurrence_target(service, calendar, ref, etag)
+    except EventGone:
+        return None  # the whole series is gone, this occurrence with it
+    _delete(service, calendar, event_id, if_match, notify)
+    item = _get(service, calendar, event_id)
+    if item is None or item.get("status") != "cancelled" or not item.get("recurringEventId"):
+        return None
+    # Listed, a cancelled exception carries only its tombstone fields: map what the inbound sync will see.
+    tombstone = {name: item[name] for name in TOMBSTONE_FIELDS if name in item}
+    return _result(tombstone, calendar)
+
+
+def _delete(service: Any, calendar: RemoteCalendar, event_id: str, etag: str, notify: bool) -> None:
+    request = service.events().delete(
+        calendarId=calendar.remote_id, eventId=event_id, sendUpdates=_send_updates(notify)
+    )
+    try:
+        _send(request, "Google events.delete", if_match=etag)
+    except EventGone:
+        return  # deleted already: what we wanted
+    except Conflict:
+        current = _get(service, calendar, event_id)
+        if current is None or current.get("status") == "cancelled":
+            return
+        raise
+
+
+def _occurrence_target(service: Any, calendar: RemoteCalendar, ref: EventRef, etag: str) -> tuple[str, str]:
+    """The id to write for an occurrence and the etag to send with it.
+
+    An exception has its own id and etag. An occurrence that is not one yet is written through its instance
+    id, and the etag the person saw is the series': it is compared with the series' current one first (what
+    an instance's own etag would be is not documented, so it is not sent).
+    """
+    if ref.provider_event_id:
+        return ref.provider_event_id, etag
+    if ref.original_start is None:
+        raise WriteRefused("This occurrence does not say which date of the series it is.")
+    target = instance_id(ref.master_id, ref.original_start)
+    if etag:
+        master = _get(service, calendar, ref.master_id)
+        if master is None or master.get("status") == "cancelled":
+            raise EventGone("The series was deleted at Google.")
+        if master.get("etag") != etag:
+            raise Conflict("The series changed at Google since calsync last saw it.")
+    return target, ""
+
+
+def _event_id(ref: EventRef) -> str:
+    if not ref.provider_event_id:
+        raise WriteRefused("This event has no Google id yet, so there is nothing to change at Google.")
+    return ref.provider_event_id
+
+
+def _get(service: Any, calendar: RemoteCalendar, event_id: str) -> dict[str, Any] | None:
+    """The event as Google has it now (deleted ones too, as `cancelled`), or None when Google has no such id."""
+    request = service.events().get(calendarId=calendar.remote_id, eventId=event_id)
+    try:
+        return _send(request, "Google events.get")
+    except EventGone:
+        return None
+
+
+def _send(request: Any, what: str, *, if_match: str = "", duplicate_is_ok: bool = False) -> dict[str, Any]:
+    """Run one write-side request (no retries here: the push retries the whole write, which is safe to
+    repeat) and turn Google's answers into the write errors of the contract."""
+    if if_match:
+        request.headers["If-Match"] = if_match
+
+    def execute() -> Any:
+        try:
+            return request.execute()
+        except HttpError as exc:
+            if duplicate_is_ok and int(exc.resp.status) == 409:
+                raise _Duplicate from None
+            raise _write_error(exc, what) from None
+
+    body = call_api(execute, what)
+    if body in ("", None):  # events.delete answers 204 without a body
+        return {}
+    if not isinstance(body, dict):
+        raise ProviderError(f"{what}: malformed response (not an event)")
+    return body
+
+
+def _write_error(exc: HttpError, what: str) -> ProviderError:
+    status = int(exc.resp.status)
+    reasons = error_reasons(exc)
+    if status in (404, 410):
+        return EventGone(f"{what}: the event is no longer at Google ({status})")
+    if status == 412:
+        return Conflict("The event changed at Google since calsync last saw it.")
+    if status == 403 and not reasons & RATE_LIMIT_REASONS:
+        if reasons & NOT_ORGANIZER_REASONS:
+            return WriteRefused("Only the organizer can change this event; you can answer the invitation.")
+        if reasons & SCOPE_REASONS:
+            return WriteRefused("calsync may not change your Google calendars. Connect Google again and allow it.")
+        if reasons & READ_ONLY_REASONS:
+            return WriteRefused("You can only read this Google calendar, so calsync cannot change its events.")
+    if status == 400:
+        message = _error_message(exc)
+        return WriteRefused(f"Google did not accept this event{': ' + message if message else '.'}")
+    return api_error(exc, what)
+
+
+def _error_message(exc: HttpError) -> str:
+    try:
+        error = json.loads(exc.content or b"{}").get("error", {})
+    except (ValueError, AttributeError):
+        return ""
+    return str(error.get("message") or "")[:300] if isinstance(error, dict) else ""
+
+
+def _result(item: Mapping[str, Any], calendar: RemoteCalendar) -> WriteResult:
+    if not item.get("id"):
+        raise ProviderError("Google answered a write without the event's id")
+    try:
+        event = remote_event(item, calendar.timezone)
+    except UnusableItem as exc:
+        raise ProviderError(f"Google's copy of the event cannot be read: {exc}") from None
+    return WriteResult(provider_event_id=event.provider_event_id, etag=event.etag, events=(event,))
+
+
+def _send_updates(notify: bool) -> str:
+    return "all" if notify else "none"
+
+
+def _event_body(draft: EventDraft, calendar: RemoteCalendar, *, patch: bool) -> dict[str, Any]:
+    """The fields a draft sets. A patch also clears the other kind of time (null removes a field), so an
+    event can change between all-day and timed."""
+    body: dict[str, Any] = {
+        "summary": draft.title,
+        "description": draft.description,
+        "location": draft.location,
+        "start": _event_time(draft.start, draft, calendar, patch=patch),
+        "end": _event_time(draft.end, draft, calendar, patch=patch),
+    }
+    if not patch:  # a new event leaves out what is empty rather than storing blanks
+        body = {name: value for name, value in body.items() if value != ""}
+    if draft.recurrence:
+        body["recurrence"] = list(draft.recurrence)
+    return body
+
+
+def _event_time(value: EventTime, draft: EventDraft, calendar: RemoteCalendar, *, patch: bool) -> dict[str, Any]:
+    if not isinstance(value, datetime):
+        return {"date": value.isoformat(), **({"dateTime": None, "timeZone": None} if patch else {})}
+    # Google needs the zone of a series to repeat it in (DST); a single event keeps it for display.
+    zone_name = draft.timezone or calendar.timezone or "UTC"
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise WriteRefused(f"{zone_name!r} is not a time zone Google knows.") from None
+    moment = value.astimezone(zone) if value.tzinfo else value.replace(tzinfo=zone)
+    time = {"dateTime": moment.isoformat(timespec="seconds"), "timeZone": zone_name}
+    return {**time, "date": None} if patch else time
+
+
+def _shows(item: Mapping[str, Any], draft: EventDraft, calendar: RemoteCalendar, *, occurrence: bool) -> bool:
+    """Whether Google's copy already is this draft (every field the draft sets)."""
+    try:
+        event = remote_event(item, calendar.timezone)
+    except UnusableItem:
+        return False
+    timed = isinstance(draft.start, datetime)
+    return (
+        (event.title, event.description, event.location) == (draft.title, draft.description, draft.location)
+        and _same_time(event.start, draft.start)
+        and _same_time(event.end, draft.end)
+        and (not timed or event.timezone == (draft.timezone or calendar.timezone or "UTC"))
+        and (occurrence or not draft.recurrence or event.recurrence == draft.recurrence)
+    )
+
+
+def _same_time(ours: EventTime, theirs: EventTime) -> bool:
+    # A date and a datetime never match: `datetime` is a `date`, but an all-day event is not a timed one.
+    if isinstance(ours, datetime) != isinstance(theirs, datetime):
+        return False
+    if isinstance(ours, datetime) and isinstance(theirs, datetime) and (ours.tzinfo is None) != (theirs.tzinfo is None):
+        return False
+    return ours == theirs
