@@ -18,6 +18,7 @@ from operator import or_
 from typing import Any, cast
 
 from django.db import connections, models, router, transaction
+from django.db.models import Exists, OuterRef
 from django.db.models.deletion import CASCADE, get_candidate_relations_to_delete
 from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.utils.timezone import now
@@ -27,7 +28,7 @@ from accounts.models import Session, User
 from audit.models import AuditAction, AuditLog
 from audit.services import record
 from connections.models import OAuthState
-from events.models import CalendarEvent, SyncRun
+from events.models import CalendarEvent, EventChange, SyncRun
 from events.purge import events_purge
 
 # The tables a purge (and the daily churn of sessions, OAuth states, syncs and audit rows) leaves full of
@@ -99,7 +100,11 @@ def deleted_purge(
         report.other_rows = dict(Counter(report.other_rows) + Counter(counts))
         say(f"[{index}/{len(user_ids)}] user #{user_id}: {events} events and {sum(counts.values())} other rows")
 
-    removed = CalendarEvent.objects.filter(deleted_at__lt=cutoff)
+    # An event whose change the person has not settled (a conflict with a deletion at the provider) stays:
+    # re-applying it needs the row.
+    removed = CalendarEvent.objects.filter(deleted_at__lt=cutoff).exclude(
+        Exists(EventChange.objects.filter(event=OuterRef("pk")))
+    )
     say(f"events soft-deleted before {cutoff:%Y-%m-%d %H:%M} UTC")
     if dry_run:
         report.events += removed.exclude(connection__user_id__in=user_ids).count()

@@ -32,6 +32,15 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         ),
     ),
     PeriodicJob(
+        name="Push waiting changes",
+        task="events.push_pending",
+        minute="*/5",
+        description=(
+            "Queues the push of changes made in calsync whose queued task was lost (a broker restart): those "
+            "still waiting PUSH_LOST_AFTER_SECONDS after they were due."
+        ),
+    ),
+    PeriodicJob(
         name="Delete expired OAuth states",
         task="connections.cleanup_oauth_states",
         minute="*/15",

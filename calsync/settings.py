@@ -311,6 +311,17 @@ SYNC_QUEUED_STALE_SECONDS = env_int("SYNC_QUEUED_STALE_SECONDS", 1800)
 # Refresh tokens lapse when unused (Google: six months, Microsoft: 90 days): refresh idle ones weekly.
 CREDENTIALS_IDLE_DAYS = env_int("CREDENTIALS_IDLE_DAYS", 7)
 
+# --- Two-way sync ----------------------------------------------------------------------------------
+# A change made in calsync is pushed at once; a transient failure is retried with backoff (base * 2**n,
+# jittered, capped) this many times in all before the change shows "failed" with a retry button.
+PUSH_MAX_ATTEMPTS = 6
+PUSH_BACKOFF_BASE_SECONDS = 30
+PUSH_BACKOFF_MAX_SECONDS = 60 * 60
+# A change still waiting this long after it was due has lost its queued task: the periodic sweep queues it.
+PUSH_LOST_AFTER_SECONDS = 120
+# While a sync holds the connection, its push waits this long and tries again.
+PUSH_BUSY_RETRY_SECONDS = 15
+
 # --- Maintenance ------------------------------------------------------------------------------------
 # Soft-deleted users and events are erased for good after this many days.
 PURGE_AFTER_DAYS = env_int("PURGE_AFTER_DAYS", 30)

@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from events.models import CalendarEvent, SyncRun
+from events.models import CalendarEvent, EventChange, SyncRun
 
 
 @admin.register(CalendarEvent)
@@ -52,3 +52,23 @@ class SyncRunAdmin(admin.ModelAdmin):
     def duration(self, run: SyncRun) -> str:
         seconds = run.duration_seconds
         return "" if seconds is None else f"{seconds:.1f}"
+
+
+@admin.register(EventChange)
+class EventChangeAdmin(admin.ModelAdmin):
+    """The two-way sync's outbox: what waits to be pushed, and what failed or conflicted (read-only; the
+    person settles their own changes from the week view, and `push_changes` pushes now)."""
+
+    list_display = ("pk", "operation", "scope", "status", "connection", "event", "attempts", "next_attempt_at")
+    list_filter = ("status", "operation", "connection__account__provider")
+    search_fields = ("=provider_event_id", "connection__user__email", "last_error")
+    list_select_related = ("connection", "event")
+    raw_id_fields = ("connection", "event", "actor")
+    ordering = ("-pk",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

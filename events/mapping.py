@@ -87,7 +87,7 @@ def event_row(remote: RemoteEvent) -> EventRow:
         "recurrence": clean_text(recurrence),
         "recurrence_end": recurrence_end,
         "master_provider_event_id": master_id,
-        "original_start": _stored_instant(original_start) if master_id and original_start is not None else None,
+        "original_start": stored_instant(original_start) if master_id and original_start is not None else None,
         "metadata": clean_json(remote.metadata),
         "provider_data": clean_json(provider_data),
     }
@@ -166,7 +166,7 @@ def _timed_span(remote: RemoteEvent, problems: list[str]) -> tuple[datetime, dat
     elif (end.tzinfo is None) != floating:
         # One side zoned, one floating: read the floating side in the zoned side's zone.
         end = end.replace(tzinfo=start.tzinfo) if not floating else end.astimezone(UTC).replace(tzinfo=None)
-    stored_start, stored_end = _stored_instant(start), _stored_instant(end)
+    stored_start, stored_end = stored_instant(start), stored_instant(end)
     if stored_end < stored_start:
         problems.append("the event ends before it starts: its end was set to its start")
         stored_end = stored_start
@@ -182,7 +182,7 @@ def _zone_name(name: str, start: datetime, problems: list[str]) -> str:
     return key if isinstance(start.tzinfo, ZoneInfo) and key else "UTC"
 
 
-def _stored_instant(value: EventTime) -> datetime:
+def stored_instant(value: EventTime) -> datetime:
     """UTC for zoned times; dates and floating times as their wall clock labelled UTC (see CalendarEvent)."""
     if not isinstance(value, datetime):
         return _midnight_utc(value)

@@ -191,6 +191,89 @@ def _as_stored_date(value: datetime) -> date:
     return value.astimezone(UTC).date()
 
 
+class ChangeOperation(models.TextChoices):
+    CREATE = "create", "Create"
+    UPDATE = "update", "Edit"
+    DELETE = "delete", "Delete"
+    RESPOND = "respond", "Answer invitation"
+
+
+class ChangeScope(models.TextChoices):
+    """What of a series a change is about."""
+
+    EVENT = "event", "The event (a whole series, for a series)"
+    OCCURRENCE = "occurrence", "This occurrence"
+
+
+class ChangeStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be pushed"
+    CONFLICT = "conflict", "The provider's copy changed meanwhile"
+    FAILED = "failed", "Push failed"
+
+
+class EventChange(models.Model):
+    """A change made in calsync, waiting to be pushed to the provider (the two-way sync's outbox).
+
+    The event row already shows the change (marked pending); this row keeps what to send and how it went.
+    It is deleted once pushed or discarded: the audit log keeps the history. A conflict keeps the person's
+    version here (`payload`) while the event row shows the provider's, until they re-apply or discard it.
+    Changes of one connection are pushed in the order they were made (`id`).
+    """
+
+    connection = models.ForeignKey(CalendarConnection, on_delete=models.CASCADE, related_name="changes")
+    event = models.ForeignKey(
+        CalendarEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes", db_index=False
+    )
+    actor = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    # A change that must wait for another: a new series waits for the old one's cut ("this and following"),
+    # and deleting the old copy of a moved event waits for the new copy. Discarding one discards both.
+    depends_on = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="dependents", db_index=False
+    )
+    operation = models.CharField(max_length=16, choices=ChangeOperation.choices)
+    scope = models.CharField(max_length=16, choices=ChangeScope.choices, default=ChangeScope.EVENT)
+    # The provider event the change is about, as it was when the change was made (an event may move to
+    # another calendar meanwhile: its old copy is deleted by a change that remembers where it was).
+    provider_event_id = models.CharField(max_length=1024, blank=True)
+    master_provider_event_id = models.CharField(max_length=1024, blank=True)
+    original_start = models.DateTimeField(null=True, blank=True)
+    base_etag = models.CharField(max_length=255, blank=True, help_text="The etag the change was based on.")
+    # Idempotency key of a create (Google's event id, Graph's transactionId, the CalDAV resource name).
+    key = models.CharField(max_length=32, blank=True)
+    payload = models.JSONField(default=dict, blank=True, help_text="The person's version of the event.")
+    original = models.JSONField(
+        default=dict, blank=True, help_text="The event as it was before the change: a discard puts it back."
+    )
+    notify = models.BooleanField(default=False, help_text="Tell attendees (where the provider lets us choose).")
+    status = models.CharField(max_length=16, choices=ChangeStatus.choices, default=ChangeStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "event_changes"
+        indexes: ClassVar[list[Any]] = [
+            # The periodic sweep: pending changes whose push is overdue.
+            Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="event_changes_pending_due_idx",
+            ),
+            # An event's open changes (the detail panel, coalescing edits).
+            Index(fields=["event"], condition=models.Q(event__isnull=False), name="event_changes_event_idx"),
+            Index(
+                fields=["depends_on"], condition=models.Q(depends_on__isnull=False), name="event_changes_depends_on_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_operation_display()} of event {self.event_id} ({self.status})"
+
+
 class SyncOutcome(models.TextChoices):
     RUNNING = "running", "Running"
     OK = "ok", "Completed"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.db import router, transaction
 from django.db.models import QuerySet
 
-from events.models import CalendarEvent
+from events.models import CalendarEvent, EventChange
 
 
 def events_purge(
@@ -20,9 +20,9 @@ def events_purge(
     the next run rather than waited for.
 
     Django's `delete()` would load every row first: the exceptions' `recurring_event` (SET NULL) puts
-    CalendarEvent on the collector's slow path. That SET NULL is done here instead, one UPDATE per batch,
-    and the rows go in one DELETE; CalendarEvent has no other reverse relation and no delete signals
-    (tests/test_purge_deleted.py checks both).
+    CalendarEvent on the collector's slow path. Those SET NULLs (and the outbox's `event`) are done here
+    instead, one UPDATE each per batch, and the rows go in one DELETE; CalendarEvent has no other reverse
+    relation and no delete signals (tests/test_purge_deleted.py checks both).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1.")
@@ -36,6 +36,7 @@ def events_purge(
             if not ids:
                 return purged
             CalendarEvent.objects.filter(recurring_event_id__in=ids).exclude(pk__in=ids).update(recurring_event=None)
+            EventChange.objects.filter(event_id__in=ids).update(event=None)
             purged += CalendarEvent.objects.filter(pk__in=ids)._raw_delete(using)
         if progress is not None:
             progress(f"  {purged} events deleted so far")

@@ -259,3 +259,53 @@ def _on_wall_clock(raw: str, value_zone: tzinfo | None, zone: tzinfo | None, dts
     if source_zone is None or zone is None:
         return moment  # floating, or a series with no zone: compare wall clocks
     return moment.replace(tzinfo=source_zone).astimezone(zone).replace(tzinfo=None)
+
+
+def split_series(series: Series, at: datetime, *, all_day: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A series cut at the occurrence starting at `at` (stored form): the lines of the part before it (its
+    rules end just before `at`) and of the part from it on (a rule with a COUNT keeps the occurrences left).
+
+    UNTIL follows RFC 5545: a date for an all-day series, UTC for a zoned one, local for a floating one.
+    """
+    wall_at = at.astimezone(series.zone).replace(tzinfo=None) if series.zone else at.replace(tzinfo=None)
+    before_count = _count_before(series, wall_at) if any("COUNT=" in line.upper() for line in series.lines) else 0
+    if all_day:
+        until = (wall_at - timedelta(days=1)).strftime("%Y%m%d")
+    elif series.zone is not None:
+        until = (at.astimezone(UTC) - timedelta(seconds=1)).strftime("%Y%m%dT%H%M%SZ")
+    else:
+        until = (wall_at - timedelta(seconds=1)).strftime("%Y%m%dT%H%M%S")
+    before: list[str] = []
+    after: list[str] = []
+    for line in series.lines:
+        name, _, value = line.partition(":")
+        if name.split(";")[0].upper() != "RRULE":
+            before.append(line)
+            after.append(line)
+            continue
+        parts = [part for part in value.split(";") if part and part.split("=")[0].upper() not in ("UNTIL", "COUNT")]
+        before.append(f"{name}:{';'.join([*parts, f'UNTIL={until}'])}")
+        count = _rule_part(value, "COUNT")
+        if count is not None and count.isdigit():
+            parts.append(f"COUNT={max(1, int(count) - before_count)}")
+        elif (kept_until := _rule_part(value, "UNTIL")) is not None:
+            parts.append(f"UNTIL={kept_until}")
+        after.append(f"{name}:{';'.join(parts)}")
+    return tuple(before), tuple(after)
+
+
+def _count_before(series: Series, wall_at: datetime) -> int:
+    count = 0
+    for moment in ruleset(series):
+        if moment >= wall_at:
+            break
+        count += 1
+    return count
+
+
+def _rule_part(value: str, name: str) -> str | None:
+    for part in value.split(";"):
+        key, _, found = part.partition("=")
+        if key.upper() == name:
+            return found
+    return None

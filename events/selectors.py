@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 
 from accounts.models import User
 from connections.models import CalendarConnection
-from events.models import LONG_EVENT, CalendarEvent, EventStatus, is_long_event
+from events.models import LONG_EVENT, CalendarEvent, ChangeStatus, EventChange, EventStatus, is_long_event
 from events.recurrence import RecurrenceError, Series, as_stored, occurrences_between, split_lines, zone_or_none
 
 DETAIL_FIELDS = ("description", "provider_data", "metadata")
@@ -181,3 +181,17 @@ def _overlaps(occurrence: Occurrence, start: datetime, end: datetime) -> bool:
     if occurrence.start == occurrence.end:  # a zero-length event (a reminder) is in the window it starts in
         return start <= occurrence.start < end
     return occurrence.start < end and occurrence.end > start
+
+
+def changes_to_settle(*, user: User, limit: int = 20) -> list[EventChange]:
+    """The person's changes that failed or met a conflict: shown beside the week until they settle them
+    (an event deleted at the provider meanwhile is no longer in the week, so this is where its change is)."""
+    return list(
+        EventChange.objects.filter(
+            connection__user=user,
+            connection__is_connected=True,
+            status__in=[ChangeStatus.CONFLICT, ChangeStatus.FAILED],
+        )
+        .select_related("event", "connection__account")
+        .order_by("-pk")[:limit]
+    )

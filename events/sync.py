@@ -37,12 +37,14 @@ from connections.providers.base import (
     KnownEvents,
     ProviderError,
     RemoteCalendar,
+    RemoteEvent,
     TokenRejected,
 )
 from connections.providers.registry import adapter_for
 from connections.providers.retry import backoff_seconds, before_each_request
+from events.drafts import fields_snapshot
 from events.mapping import EventRow, Unstorable, clean_text, event_row
-from events.models import CalendarEvent, EventStatus, EventSyncStatus, SyncOutcome, SyncRun
+from events.models import CalendarEvent, EventChange, EventStatus, EventSyncStatus, SyncOutcome, SyncRun
 
 logger = logging.getLogger(__name__)
 
@@ -172,14 +174,29 @@ def connection_sweep_confirm(*, connection: CalendarConnection, actor: object) -
 # --- claiming -------------------------------------------------------------------------------------------
 
 
-def _claim(connection: CalendarConnection) -> datetime | None:
+def connection_claim(connection: CalendarConnection) -> datetime | None:
+    """Take the connection's lease (shared by its sync and its push, so they never overlap), if it is free
+    or lapsed; returns the lease's expiry, the holder's token for it."""
+    return _claim(connection, for_sync=False)
+
+
+def connection_renew(connection: CalendarConnection, lease: datetime) -> datetime:
+    """Extend a lease the caller holds; raises LeaseLost when another worker has taken it over."""
+    return _renew(connection, lease)
+
+
+def connection_release(connection: CalendarConnection, lease: datetime) -> None:
+    CalendarConnection.objects.filter(pk=connection.pk, sync_lease_until=lease).update(sync_lease_until=None)
+
+
+def _claim(connection: CalendarConnection, *, for_sync: bool = True) -> datetime | None:
     """Take the connection's lease if it is free or lapsed; returns the lease's expiry, our token for it."""
     moment = now()
     # A unique expiry per claim (microseconds and a random offset) lets renewals check it is still ours.
     lease = moment + timedelta(seconds=settings.SYNC_LEASE_SECONDS, microseconds=uuid.uuid4().int % 1000)
     claimed = CalendarConnection.objects.filter(
         Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=moment), pk=connection.pk, is_connected=True
-    ).update(sync_lease_until=lease, sync_queued_at=None)
+    ).update(sync_lease_until=lease, **({"sync_queued_at": None} if for_sync else {}))
     return lease if claimed else None
 
 
@@ -372,7 +389,11 @@ def _upsert(connection: CalendarConnection, rows: dict[str, EventRow], result: S
         if previous is not None:
             etag, deleted_at, sync_status = previous
             if sync_status != EventSyncStatus.SYNCED:
-                # A change made here waits to be pushed; the two-way sync settles it against this version.
+                # A change made here waits to be pushed; its push settles it against this version. Should the
+                # person discard their change, this is the version the event goes back to.
+                EventChange.objects.filter(connection=connection, event__provider_event_id=pid).update(
+                    original=fields_snapshot(row.fields)
+                )
                 result.unchanged += 1
                 continue
             if etag == row.fields["etag"] and deleted_at is None:
@@ -414,7 +435,14 @@ def _remove(connection: CalendarConnection, removed: list[str], result: SyncResu
     if not removed:
         return
     moment = now()
-    live = CalendarEvent.objects.filter(connection=connection, deleted_at__isnull=True)
+    # A change made here and not pushed yet is settled by its push (which finds the event gone), not here;
+    # should the person discard it instead, the event goes as the provider says.
+    EventChange.objects.filter(connection=connection, event__provider_event_id__in=removed).update(
+        original={"deleted": True}
+    )
+    live = CalendarEvent.objects.filter(
+        connection=connection, deleted_at__isnull=True, sync_status=EventSyncStatus.SYNCED
+    )
     gone = set(removed)
     live_masters = set(
         live.filter(
@@ -449,6 +477,44 @@ def _link_exceptions(connection: CalendarConnection, rows: dict[str, EventRow]) 
     CalendarEvent.objects.filter(connection=connection, master_provider_event_id__in=masters).update(
         recurring_event=Subquery(master)
     )
+
+
+def provider_copy_store(*, connection: CalendarConnection, events: Sequence[RemoteEvent], settle: set[str]) -> None:
+    """Store the provider's copy of what a two-way write left there, so the next inbound sync finds it
+    unchanged. Rows with changes of their own waiting to be pushed keep them, except those in `settle`
+    (the rows the write was about). Call it inside the push's transaction."""
+    rows: dict[str, EventRow] = {}
+    for remote in events:
+        try:
+            row = event_row(remote)
+        except Unstorable:
+            continue
+        rows[row.provider_event_id] = row
+    if not rows:
+        return
+    waiting = set(
+        CalendarEvent.objects.filter(connection=connection, provider_event_id__in=list(rows))
+        .exclude(sync_status=EventSyncStatus.SYNCED)
+        .values_list("provider_event_id", flat=True)
+    )
+    stored = [
+        CalendarEvent(
+            connection=connection,
+            provider_event_id=pid,
+            deleted_at=None,
+            sync_status=EventSyncStatus.SYNCED,
+            **row.fields,
+        )
+        for pid, row in rows.items()
+        if pid in settle or pid not in waiting
+    ]
+    CalendarEvent.objects.bulk_create(
+        stored,
+        update_conflicts=True,
+        unique_fields=["connection", "provider_event_id"],
+        update_fields=[*SYNCED_FIELDS, "sync_status"],
+    )
+    _link_exceptions(connection, rows)
 
 
 # --- the end of a listing -------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 
 from calsync.jobs import periodic_job
 from connections.models import CalendarConnection
 from events.fanout import syncs_enqueue_due
+from events.push import BUSY, connection_push, pushes_enqueue_due
 from events.services import sync_runs_prune
 from events.sync import sync_connection
 
@@ -28,3 +29,22 @@ def sync_connection_task(connection_id: int, full: bool = False, force_sweep: bo
     if connection is None or not connection.is_connected:
         return "gone"
     return sync_connection(connection=connection, full=full, force_sweep=force_sweep).outcome
+
+
+# Queued once a change commits. Busy means the connection's sync (or another push) holds it: wait and try
+# again; past the retries, the periodic sweep below queues it.
+@shared_task(name="events.push_connection", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=40)
+def push_connection_task(self: Task, connection_id: int) -> str:
+    connection = CalendarConnection.objects.select_related("account").filter(pk=connection_id).first()
+    if connection is None or not connection.is_connected:
+        return "gone"
+    outcome = connection_push(connection=connection).outcome
+    if outcome == BUSY and not self.request.is_eager:
+        raise self.retry(countdown=settings.PUSH_BUSY_RETRY_SECONDS)
+    return outcome
+
+
+@periodic_job("events.push_pending", soft_time_limit=120, time_limit=150)
+def push_pending() -> int:
+    """Queue a push for connections whose waiting changes lost their queued task (a broker restart)."""
+    return pushes_enqueue_due()

@@ -11,7 +11,7 @@ from audit.models import AuditAction, AuditLog
 from audit.services import record
 from calsync.models import JobLease
 from connections.models import OAuthState
-from events.models import SyncRun
+from events.models import EventChange, SyncRun
 from tests.conftest import PASSWORD
 from tests.factories import make_account, make_connection, make_event
 
@@ -35,6 +35,7 @@ def populated(owner):
     record(action=AuditAction.CONNECTION_CONNECTED, actor=owner, target=account)
     SyncRun.objects.create(connection=connection, outcome="ok", created=3)
     JobLease.objects.create(name="events.sync_due", last_started_at=now())
+    EventChange.objects.create(connection=connection, event=event, operation="update", status="failed")
     return {"account": account, "connection": connection, "event": event}
 
 

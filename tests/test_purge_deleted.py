@@ -26,7 +26,7 @@ from accounts.tasks import purge_deleted
 from audit.models import AuditAction, AuditLog
 from audit.services import record
 from connections.models import CalendarConnection, OAuthState
-from events.models import CalendarEvent, SyncRun
+from events.models import CalendarEvent, EventChange, SyncRun
 from tests.conftest import PASSWORD
 from tests.factories import make_account, make_connection, make_event
 
@@ -113,6 +113,8 @@ def member(email: str, *, tokens: bool = True) -> User:
             original_start=master.start + timedelta(days=7),
             recurring_event=master,
         )
+        # An edit made in calsync, not pushed yet: the outbox points at the event too.
+        EventChange.objects.create(connection=calendar, event=master, operation="update", payload={"title": "x"})
     return user
 
 
@@ -161,6 +163,7 @@ def test_it_erases_a_user_deleted_31_days_ago_with_everything_that_points_at_the
         "connections.ProviderAccount": 1,
         "connections.CalendarConnection": 2,
         "events.SyncRun": 2,
+        "events.EventChange": 2,
     }
 
 
@@ -202,6 +205,22 @@ def test_it_purges_events_the_sync_removed_after_the_same_period(owner):
     assert User.objects.filter(pk=owner.pk).exists()
 
 
+def test_it_keeps_a_deleted_event_whose_change_the_person_has_not_settled(owner):
+    calendar = make_connection(make_account(owner))
+    # Deleted at the provider while the person's edit waited: the edit is a conflict to re-apply or discard.
+    unsettled = make_event(calendar, deleted_at=days_ago(40))
+    EventChange.objects.create(
+        connection=calendar, event=unsettled, operation="update", status="conflict", payload={"title": "mine"}
+    )
+    settled = make_event(calendar, deleted_at=days_ago(40))
+
+    report = deleted_purge(days=30)
+
+    assert report.events == 1
+    assert set(CalendarEvent.objects.values_list("pk", flat=True)) == {unsettled.pk}
+    assert not CalendarEvent.objects.filter(pk=settled.pk).exists()
+
+
 def test_it_keeps_the_audit_trail_and_writes_one_purged_row_per_user(db):
     first = delete_account(member("first@example.com"), days=31)
     second = delete_account(member("second@example.com", tokens=False), days=40)
@@ -231,6 +250,7 @@ def test_it_keeps_the_audit_trail_and_writes_one_purged_row_per_user(db):
                 "connections.ProviderAccount": 1,
                 "events.CalendarEvent": 6,
                 "events.SyncRun": 2,
+                "events.EventChange": 2,
             },
         }
     assert AuditLog.objects.filter(action=AuditAction.ACCOUNT_PURGED).count() == 2
@@ -250,7 +270,7 @@ def test_a_dry_run_deletes_nothing_and_reports_what_would_go(owner):
     assert dry.vacuumed == []
     assert "would be purged (dry run)" in dry.summary()
     assert any("user #" in line for line in lines)
-    assert (dry.users, dry.events, dry.other_rows_total) == (1, 7, 8)
+    assert (dry.users, dry.events, dry.other_rows_total) == (1, 7, 10)
     real = deleted_purge(days=30)
     assert (real.users, real.events, real.other_rows) == (dry.users, dry.events, dry.other_rows)
 
@@ -283,7 +303,9 @@ def test_calendar_events_can_be_deleted_without_the_collector():
         for relation in CalendarEvent._meta.get_fields(include_hidden=True)
         if isinstance(relation, ForeignObjectRel)
     ]
-    assert reverse == [(CalendarEvent, "recurring_event", models.SET_NULL)]
+    assert sorted(reverse, key=str) == sorted(
+        [(CalendarEvent, "recurring_event", models.SET_NULL), (EventChange, "event", models.SET_NULL)], key=str
+    )
     assert not pre_delete.has_listeners(CalendarEvent)
     assert not post_delete.has_listeners(CalendarEvent)
 
@@ -333,7 +355,7 @@ def test_the_command_honours_days_dry_run_and_no_vacuum(db):
 
     call_command("purge_deleted", "--dry-run", stdout=out)
     assert User.all_objects.filter(pk=gone.pk).exists()
-    assert out.getvalue().splitlines()[-1] == ("1 users, 6 events and 8 other rows would be purged (dry run).")
+    assert out.getvalue().splitlines()[-1] == ("1 users, 6 events and 10 other rows would be purged (dry run).")
 
     out = StringIO()
     call_command("purge_deleted", "--days", "40", "--no-vacuum", stdout=out)
@@ -344,9 +366,9 @@ def test_the_command_honours_days_dry_run_and_no_vacuum(db):
     call_command("purge_deleted", "--days", "30", "--no-vacuum", "--batch-size", "4", stdout=out)
     assert not User.all_objects.filter(pk=gone.pk).exists()
     lines = out.getvalue().splitlines()
-    assert f"[1/1] user #{gone.pk}: 6 events and 8 other rows" in lines
+    assert f"[1/1] user #{gone.pk}: 6 events and 10 other rows" in lines
     assert len([line for line in lines if "events deleted so far" in line]) == 2
-    assert lines[-1] == "1 users, 6 events and 8 other rows purged."
+    assert lines[-1] == "1 users, 6 events and 10 other rows purged."
 
 
 def test_the_command_explains_its_options(capsys):

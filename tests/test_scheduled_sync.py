@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection as db_connection
+from django.utils.timezone import now
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from calsync.schedule import periodic_tasks_install
 from connections.models import CalendarConnection, SyncState
-from events.models import CalendarEvent, SyncOutcome, SyncRun
+from events.models import CalendarEvent, EventChange, SyncOutcome, SyncRun
 from events.sync import TIME_LIMIT_MESSAGE
 from events.tasks import sync_connection_task
 from tests.servers import BIN, process, wait_until
@@ -127,3 +129,66 @@ def test_a_sync_past_its_time_limit_releases_the_connection(owner, fake_google, 
     assert connection.sync_lease_until is None
     assert connection.sync_status == SyncState.ERROR and connection.next_attempt_at is not None
     assert CalendarConnection.objects.filter(pk=connection.pk, last_error=TIME_LIMIT_MESSAGE).exists()
+
+
+def test_a_worker_pushes_a_change_once_it_commits_and_the_sweep_requeues_a_lost_one(
+    owner, caldav_account, radicale, tmp_path: Path
+):
+    from calsync.celery import app as celery_app
+    from connections.providers.base import EventDraft
+    from events.changes import event_create
+
+    connection = caldav_work_calendar(owner, caldav_account)
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    periodic_tasks_install()
+    PeriodicTask.objects.exclude(task="events.push_pending").update(enabled=False)
+    every_two_seconds, _ = IntervalSchedule.objects.get_or_create(every=2, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.filter(task="events.push_pending").update(interval=every_two_seconds, crontab=None)
+
+    queue = f"test-{uuid.uuid4().hex}"
+    env = celery_env(queue, CALDAV_ALLOW_PRIVATE_HOSTS="1")
+    sent_to = celery_app.conf.task_default_queue
+    worker_log, beat_log = tmp_path / "worker.log", tmp_path / "beat.log"
+    beat = [
+        str(BIN / "celery"), "-A", "calsync", "beat", "--loglevel=INFO",
+        f"--pidfile={tmp_path / 'beat.pid'}", f"--schedule={tmp_path / 'beat-schedule'}",
+    ]  # fmt: skip
+    try:
+        with process(worker_args(queue), env, worker_log) as worker:
+
+            def pushed(title: str) -> bool:
+                assert worker.poll() is None, worker_log.read_text()
+                return CalendarEvent.objects.filter(
+                    connection=connection, title=title, sync_status="synced", provider_event_id__isnull=False
+                ).exists()
+
+            celery_app.conf.task_default_queue = queue
+            event_create(
+                connection=connection,
+                draft=EventDraft(title="Planning", start=start, end=start + timedelta(hours=1), timezone="UTC"),
+                actor=owner,
+            )
+            wait_until(lambda: pushed("Planning"), 60, "the worker to push the new event")
+
+            # A change whose queued task is lost (sent where no worker listens, as after a broker restart).
+            celery_app.conf.task_default_queue = f"lost-{uuid.uuid4().hex}"
+            lost = event_create(
+                connection=connection,
+                draft=EventDraft(title="Review", start=start, end=start + timedelta(hours=1), timezone="UTC"),
+                actor=owner,
+            )
+            overdue = now() - timedelta(seconds=settings.PUSH_LOST_AFTER_SECONDS + 5)
+            EventChange.objects.filter(event=lost).update(next_attempt_at=overdue)
+            with process(beat, env, beat_log):
+                wait_until(lambda: pushed("Review"), 60, "the sweep to queue the lost push")
+    finally:
+        celery_app.conf.task_default_queue = sent_to
+
+    with caldav_account.client() as client:
+        titles = {
+            str(item.icalendar_component["SUMMARY"])
+            for item in client.calendar(url=caldav_account.calendars["Work"]).events()
+        }
+    assert titles == {"Planning", "Review"}
+    log = worker_log.read_text()
+    assert "Task events.push_connection" in log and "Task events.push_pending" in log
