@@ -23,11 +23,13 @@ from accounts.models import User
 from calsync.lib.http import posted_next
 from connections.models import AccountStatus, CalendarConnection, SyncState
 from events.calendar_colors import calendar_color
-from events.models import CalendarEvent
+from events.changes import edit_refusal, organized_elsewhere, own_attendee
+from events.models import CalendarEvent, EventChange, EventSyncStatus
 from events.recurrence import RecurrenceError, Series, as_stored, occurrences_between, split_lines, zone_or_none
-from events.selectors import occurrences_in_window, shown_instant, week_calendars
+from events.selectors import changes_to_settle, occurrences_in_window, shown_instant, week_calendars
 from events.week import DAYS, local_midnight, week_layout, week_start_for
 
+SYNCED = EventSyncStatus.SYNCED
 # Weeks outside these years are refused: nothing a calendar holds, and no date arithmetic at the edges.
 FIRST_YEAR, LAST_YEAR = 1900, 2200
 
@@ -105,6 +107,7 @@ def _render_week(request: HttpRequest, user: User, start: date) -> HttpResponse:
         "next_week": start + timedelta(days=DAYS),
         "hours": range(24),
         "attention": sum(1 for calendar in calendars if _needs_attention(calendar)),
+        "unsettled": changes_to_settle(user=user),
         "week_url": reverse("week", kwargs={"day": start.isoformat()}),
     }
     fragment = _is_fragment(request)
@@ -131,14 +134,19 @@ def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
         deleted_at__isnull=True,
     )
     start, end = event.start, event.end
-    at = _occurrence_start(event, request.GET.get("at", ""))
+    at = occurrence_start(event, request.GET.get("at", ""))
     if at is not None:
         start, end = at, at + (event.end - event.start)
     calendars = week_calendars(user=user)
     index = next((number for number, calendar in enumerate(calendars) if calendar.pk == event.connection_id), 0)
     shown_day = _shown_date(event, start, user.zone)
+    own = own_attendee(event)
     context = {
         "event": event,
+        "at": at.isoformat() if at is not None else "",
+        "changes": list(EventChange.objects.filter(event=event).order_by("pk")) if event.sync_status != SYNCED else [],
+        "refusal": edit_refusal(event),
+        "own_response": own.get("response", "") if own is not None and organized_elsewhere(event) else "",
         "start": start,
         "end": end,
         "zone": user.zone,
@@ -160,7 +168,7 @@ def _shown_date(event: CalendarEvent, start: datetime, zone: ZoneInfo) -> date:
     return moment.astimezone(zone).date()
 
 
-def _occurrence_start(event: CalendarEvent, text: str) -> datetime | None:
+def occurrence_start(event: CalendarEvent, text: str) -> datetime | None:
     """`?at=`, if it is the start of one of the series' occurrences (else the series itself is shown)."""
     at = _parse_instant(text)
     if at is None or not event.recurrence:

@@ -10,6 +10,8 @@ import os
 import re
 import subprocess
 import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -28,13 +30,38 @@ DEMO_TITLES = ("Team stand-up", "Design offsite", "Release night", "Call with th
 
 def signed_in_home(base: str) -> str:
     """The home page after signing in as the demo person through the sign-in form."""
+    return signed_in(base).get(f"{base}/", timeout=10).text
+
+
+def signed_in(base: str) -> requests.Session:
     browser = requests.Session()
     form = browser.get(f"{base}/accounts/login/", timeout=10).text
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
     assert token, form
     fields = {"csrfmiddlewaretoken": token.group(1), "login": DEMO_EMAIL, "password": DEMO_USER_PASSWORD}
     browser.post(f"{base}/accounts/login/", data=fields, headers={"Referer": f"{base}/accounts/login/"}, timeout=10)
-    return browser.get(f"{base}/", timeout=10).text
+    return browser
+
+
+def create_event(browser: requests.Session, base: str, title: str) -> None:
+    """Save a new event through the form, in the demo calendar, today at 23:00."""
+    form = browser.get(f"{base}/events/new/", timeout=10).text
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+    calendar = re.search(r'<option value="(\d+)"[^>]*>calsync demo', form)
+    assert token and calendar, form
+    today = datetime.now(ZoneInfo("Europe/London")).date().isoformat()  # the demo person's zone
+    fields = {
+        "csrfmiddlewaretoken": token.group(1),
+        "title": title,
+        "calendar": calendar.group(1),
+        "start_date": today,
+        "start_time": "23:00",
+        "end_date": today,
+        "end_time": "23:30",
+        "timezone": "Europe/London",
+    }
+    saved = browser.post(f"{base}/events/new/", data=fields, headers={"Referer": f"{base}/events/new/"}, timeout=10)
+    assert saved.ok and title in saved.text, saved.text
 
 
 def test_make_run_serves_the_demo_week_and_runs_tasks(tmp_path):
@@ -70,6 +97,20 @@ def test_make_run_serves_the_demo_week_and_runs_tasks(tmp_path):
             "the worker to run a task sent through the filesystem broker",
         )
         assert "Connected to filesystem://" in log.read_text()
+
+        # Two-way: an event saved in calsync is pushed to the demo CalDAV server by the worker.
+        browser = signed_in(base)
+        create_event(browser, base, "Pushed from calsync")
+        wait_until(
+            lambda: (
+                "events.push_connection" in log.read_text()
+                and "sync-pending" not in browser.get(f"{base}/", timeout=10).text
+            ),
+            60,
+            "the worker to push the new event to the demo CalDAV server",
+        )
+        collections = var / "demo" / "collections"
+        assert any("Pushed from calsync" in path.read_text() for path in collections.rglob("*.ics"))
         assert "beat: Starting" in log.read_text()
     assert not (ROOT / "control").exists(), "the broker must keep its folders under CALSYNC_VAR_DIR"
     assert (var / "celery" / "control").is_dir()
