@@ -77,8 +77,22 @@ test: lint chromium
 audit: $(INSTALLED)
 	$(BIN)/pip-audit --strict --disable-pip -r requirements/base.txt
 
+# The bench's own database (created and migrated here; never the developer's) and Redis database.
+# BENCH_ARGS=--quick for a short run, --only 3,4,5 for some items; BENCH_<SIZE>=n sets one size (bench/config.py).
+# Items 1, 2 and 6 read the data set: `manage.py generate_dataset --users N` with the same DATABASE_URL.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/calsync_bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/5
+BENCH_ENV := DEBUG=0 \
+	DATABASE_URL=$(BENCH_DATABASE_URL) \
+	REDIS_URL=$(BENCH_REDIS_URL) \
+	SECRET_KEY=bench-secret-key-not-for-production \
+	ENCRYPTION_KEYS=test:Y2Fsc3luYy10ZXN0LXN1aXRlLWtleS0zMi1ieXRlcyE=
+BENCH_ARGS ?=
+
 bench: $(INSTALLED)
-	@echo "make bench: no benchmarks yet; the performance issue adds them (seed queries, week view, sync ingest)."
+	$(BENCH_ENV) $(BIN)/python -m bench.database
+	$(BENCH_ENV) $(BIN)/python manage.py migrate --noinput -v0
+	$(BENCH_ENV) $(BIN)/python -m bench $(BENCH_ARGS)
 
 lock: $(BIN)/python
 	$(BIN)/python -m pip install --quiet pip-tools
