@@ -302,6 +302,9 @@ SYNC_BACKOFF_MAX_SECONDS = 6 * 60 * 60
 # A full resync that would delete more than this share of a calendar (and more than the count) is held.
 SYNC_SWEEP_HOLD_FRACTION = 0.5
 SYNC_SWEEP_HOLD_MIN_EVENTS = 20
+# Pages with at least this many new or changed events are written with COPY and one merge (events.upsert);
+# smaller ones with bulk_create, which spares a temporary table for the usual incremental page of a few.
+SYNC_COPY_MIN_ROWS = 100
 
 # The periodic fan-out queues connections not synced for this long (a little under its 5-minute period,
 # so a connection synced just after the previous round is not skipped until the one after).

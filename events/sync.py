@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -45,6 +46,7 @@ from connections.providers.retry import backoff_seconds, before_each_request
 from events.drafts import fields_snapshot
 from events.mapping import EventRow, Unstorable, clean_text, event_row
 from events.models import CalendarEvent, EventChange, EventStatus, EventSyncStatus, SyncOutcome, SyncRun
+from events.upsert import events_upsert
 
 logger = logging.getLogger(__name__)
 
@@ -122,32 +124,36 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
     run = _Run(connection, lease, result, force_sweep)
     # Confirmed by a person: up to the number they saw, not whatever a later listing would delete.
     run.confirmed_deletions = connection.sweep_held_count if connection.sweep_confirmed else None
+    ours, listed = True, False
     try:
         with before_each_request(run.keep_lease):
             _sync(run, full=full)
+        listed = True
     except LeaseLost:
         # The connection is another worker's now: its state is theirs to write.
         result.outcome, result.error = SyncOutcome.ERROR, "another worker took over this sync"
+        ours = False
     except ProviderError as exc:
         result.outcome, result.error = SyncOutcome.ERROR, str(exc) or type(exc).__name__
         _record_failure(run, exc)
-        _release(run)
     except SoftTimeLimitExceeded:
         # The task's time limit: the pages applied so far stay committed (the cursor moves only with the
-        # last page). Released now, so the next run need not wait for the lease to lapse.
+        # last page). Released below, so the next run need not wait for the lease to lapse.
         result.outcome, result.error = SyncOutcome.ERROR, TIME_LIMIT_MESSAGE
         _record_failure(run, ProviderError(TIME_LIMIT_MESSAGE))
-        _release(run)
     except Exception as exc:
         # Our bug or the database: record it so the person and staff see it, then let the task report it.
         result.outcome, result.error = SyncOutcome.ERROR, f"internal error ({type(exc).__name__})"
         _record_failure(run, exc)
-        _release(run)
         raise
-    else:
-        _release(run)
     finally:
-        _finish_run(sync_run, result)
+        # One commit for the end of the run: most runs find nothing new, and their cost is these commits.
+        with transaction.atomic():
+            if listed:
+                ProviderAccount.objects.filter(pk=connection.account_id).update(last_used_at=now())
+            if ours:
+                _release(run)
+            _finish_run(sync_run, result)
     return result
 
 
@@ -276,7 +282,6 @@ def _sync(run: _Run, *, full: bool) -> None:
         except AuthRevoked as revoked:
             account_needs_reconnect(account, reason=str(revoked))
             raise
-    ProviderAccount.objects.filter(pk=account.pk).update(last_used_at=now())
 
 
 def _consume(run: _Run, pages: Iterator[ChangePage], cursor: str) -> None:
@@ -339,25 +344,47 @@ def _known(connection: CalendarConnection) -> KnownEvents:
 # --- one page -------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Stored:
+    etag: str
+    deleted_at: datetime | None
+    sync_status: str
+
+    def holds(self, etag: str) -> bool:
+        """The provider's version with this etag is what the row already holds."""
+        live = self.deleted_at is None and self.sync_status == EventSyncStatus.SYNCED
+        return live and bool(etag) and etag == self.etag
+
+
 def _apply_page(run: _Run, page: ChangePage) -> None:
     connection, result = run.connection, run.result
+    stored = _stored(connection, [remote.provider_event_id for remote in page.events])
     rows: dict[str, EventRow] = {}
+    unchanged = set(page.unchanged)
     for remote in page.events:
+        pid = remote.provider_event_id
+        previous = stored.get(pid)
+        # Most of a re-listing is events we hold already: compare etags before mapping anything.
+        if previous is not None and previous.holds(clean_text(remote.etag)[:255]):
+            rows.pop(pid, None)  # a page naming an event twice keeps the later version
+            unchanged.add(pid)
+            continue
         try:
             row = event_row(remote)
         except Unstorable as exc:
             result.skipped += 1
-            result.note(f"{remote.provider_event_id[:80]}: {exc}")
+            result.note(f"{pid[:80]}: {exc}")
             continue
         for problem in row.problems:
             result.note(f"{row.provider_event_id[:80]}: {problem}")
-        rows[row.provider_event_id] = row  # a page naming an event twice keeps the later version
+        unchanged.discard(row.provider_event_id)
+        rows[row.provider_event_id] = row
     for item in page.skipped:
         result.skipped += 1
         result.note(f"{item.provider_event_id[:80]}: {item.reason}")
     if run.full:
         run.seen.update(rows)
-        run.seen.update(page.unchanged)
+        run.seen.update(unchanged)
         run.seen.update(item.provider_event_id for item in page.skipped)
         # An unchanged resource vouches for the exceptions stored with it (a CalDAV resource holds them all).
         if page.unchanged:
@@ -367,54 +394,57 @@ def _apply_page(run: _Run, page: ChangePage) -> None:
                     connection=connection, master_provider_event_id__in=page.unchanged, deleted_at__isnull=True
                 ).values_list("provider_event_id", flat=True)
             )
-    result.unchanged += len(page.unchanged)
-    _upsert(connection, rows, result)
-    _drop_missing_exceptions(connection, page, rows, result)
-    _remove(connection, [pid for pid in page.removed if pid not in rows], result)
+    result.unchanged += len(unchanged)
+    _upsert(connection, rows, stored, result)
+    named = rows.keys() | unchanged
+    _drop_missing_exceptions(connection, page, named, result)
+    _remove(connection, [pid for pid in page.removed if pid not in named], result)
     _link_exceptions(connection, rows)
 
 
-def _upsert(connection: CalendarConnection, rows: dict[str, EventRow], result: SyncResult) -> None:
-    if not rows:
-        return
-    stored = {
-        pid: (etag, deleted_at, sync_status)
+def _stored(connection: CalendarConnection, ids: Sequence[str]) -> dict[str, _Stored]:
+    if not ids:
+        return {}
+    return {
+        str(pid): _Stored(etag, deleted_at, sync_status)
         for pid, etag, deleted_at, sync_status in CalendarEvent.objects.filter(
-            connection=connection, provider_event_id__in=list(rows)
+            connection=connection, provider_event_id__in=list(dict.fromkeys(ids))
         ).values_list("provider_event_id", "etag", "deleted_at", "sync_status")
     }
-    changed: list[CalendarEvent] = []
+
+
+def _upsert(
+    connection: CalendarConnection, rows: dict[str, EventRow], stored: Mapping[str, _Stored], result: SyncResult
+) -> None:
+    changed: dict[str, dict[str, Any]] = {}
     for pid, row in rows.items():
         previous = stored.get(pid)
-        if previous is not None:
-            etag, deleted_at, sync_status = previous
-            if sync_status != EventSyncStatus.SYNCED:
-                # A change made here waits to be pushed; its push settles it against this version. Should the
-                # person discard their change, this is the version the event goes back to.
-                EventChange.objects.filter(connection=connection, event__provider_event_id=pid).update(
-                    original=fields_snapshot(row.fields)
-                )
-                result.unchanged += 1
-                continue
-            if etag == row.fields["etag"] and deleted_at is None:
-                result.unchanged += 1
-                continue
-        if previous is None or previous[1] is not None:
+        if previous is not None and previous.sync_status != EventSyncStatus.SYNCED:
+            # A change made here waits to be pushed; its push settles it against this version. Should the
+            # person discard their change, this is the version the event goes back to.
+            EventChange.objects.filter(connection=connection, event__provider_event_id=pid).update(
+                original=fields_snapshot(row.fields)
+            )
+            result.unchanged += 1
+            continue
+        if previous is not None and previous.holds(row.fields["etag"]):
+            result.unchanged += 1  # no etag from the provider: the content tag matched
+            continue
+        if previous is None or previous.deleted_at is not None:
             result.created += 1
         else:
             result.updated += 1
-        changed.append(CalendarEvent(connection=connection, provider_event_id=pid, deleted_at=None, **row.fields))
-    if changed:
-        CalendarEvent.objects.bulk_create(
-            changed,
-            update_conflicts=True,
-            unique_fields=["connection", "provider_event_id"],
-            update_fields=list(SYNCED_FIELDS),
-        )
+        changed[pid] = row.fields
+    events_upsert(
+        connection_id=connection.pk,
+        rows=changed,
+        sync_status=EventSyncStatus.SYNCED,
+        update_fields=SYNCED_FIELDS,
+    )
 
 
 def _drop_missing_exceptions(
-    connection: CalendarConnection, page: ChangePage, rows: dict[str, EventRow], result: SyncResult
+    connection: CalendarConnection, page: ChangePage, named: Set[str], result: SyncResult
 ) -> None:
     """Series the page carries whole: their stored events (exceptions, or a master that became overrides
     alone) that the page no longer names are gone."""
@@ -424,7 +454,7 @@ def _drop_missing_exceptions(
     stale = (
         _live_synced(connection)
         .filter(Q(master_provider_event_id__in=series) | Q(provider_event_id__in=series))
-        .exclude(provider_event_id__in=list(rows))
+        .exclude(provider_event_id__in=list(named))
     )
     result.deleted += stale.update(deleted_at=now(), updated_at=now())
 
@@ -497,21 +527,10 @@ def provider_copy_store(*, connection: CalendarConnection, events: Sequence[Remo
         .exclude(sync_status=EventSyncStatus.SYNCED)
         .values_list("provider_event_id", flat=True)
     )
-    stored = [
-        CalendarEvent(
-            connection=connection,
-            provider_event_id=pid,
-            deleted_at=None,
-            sync_status=EventSyncStatus.SYNCED,
-            **row.fields,
-        )
-        for pid, row in rows.items()
-        if pid in settle or pid not in waiting
-    ]
-    CalendarEvent.objects.bulk_create(
-        stored,
-        update_conflicts=True,
-        unique_fields=["connection", "provider_event_id"],
+    events_upsert(
+        connection_id=connection.pk,
+        rows={pid: row.fields for pid, row in rows.items() if pid in settle or pid not in waiting},
+        sync_status=EventSyncStatus.SYNCED,
         update_fields=[*SYNCED_FIELDS, "sync_status"],
     )
     _link_exceptions(connection, rows)

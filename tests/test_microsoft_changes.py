@@ -170,6 +170,8 @@ def test_it_reads_a_single_event_with_its_metadata(graph):
     assert event.status == "confirmed" and event.recurrence == () and event.master_id == ""
     assert event.etag.startswith('W/"') and event.ical_uid
     assert event.provider_data["type"] == "singleInstance"
+    # Graph's defaults (busy, normal) and the changeKey the etag repeats are not kept.
+    assert not {"showAs", "sensitivity", "changeKey"} & event.provider_data.keys()
     assert event.metadata["attendees"] == [
         {"email": "ann@contoso.com", "name": "Ann", "response": "accepted", "organizer": False, "optional": False},
         {"email": "bo@contoso.com", "name": "Bo", "response": "tentative", "organizer": False, "optional": True},
@@ -195,6 +197,7 @@ def test_it_maps_cancelled_tentative_and_all_day_events(graph):
     assert events[cancelled].status == "cancelled"
     assert events[cancelled].metadata["organizer"]["self"] is False
     assert events[tentative].status == "tentative"
+    assert events[tentative].provider_data["showAs"] == "tentative"
     assert (events[holiday].start, events[holiday].end) == (day, day + timedelta(days=2))
     assert events[holiday].timezone == ""
 

@@ -452,3 +452,14 @@ def test_the_sync_runs_outside_a_transaction_only(calendar):
 
     with transaction.atomic(), pytest.raises(RuntimeError):
         sync_connection(connection=calendar)
+
+
+def test_an_event_stored_as_deleted_comes_back_when_listed_again_with_the_same_etag(google, calendar):
+    # As when a Graph event leaves the sync window and returns to it unchanged: the etag matches the
+    # stored row, but that row is deleted, so the etag check before mapping must not call it unchanged.
+    kept = put(google, calendar, "Kept")
+    sync(calendar)
+    CalendarEvent.objects.filter(provider_event_id=kept["id"]).update(deleted_at=now())
+    result = sync(calendar, full=True)
+    assert (result.created, result.unchanged) == (1, 0)
+    assert stored_view(calendar) == google_view(google, calendar.remote_id)

@@ -464,9 +464,18 @@ def _address(recipient: object) -> dict[str, str]:
     return {"email": str(email.get("address") or ""), "name": str(email.get("name") or "")}
 
 
+# Graph's defaults, kept only when an event says otherwise: every row stores this, so defaults add up.
+_PROVIDER_DATA_DEFAULTS = {"showAs": "busy", "sensitivity": "normal"}
+
+
 def _provider_data(item: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("type", "changeKey", "lastModifiedDateTime", "showAs", "sensitivity", "originalStartTimeZone")
-    return {key: item[key] for key in keys if item.get(key) not in (None, "")}
+    # No changeKey: the etag (W/"<changeKey>") already holds it.
+    keys = ("type", "lastModifiedDateTime", "showAs", "sensitivity", "originalStartTimeZone")
+    return {
+        key: item[key]
+        for key in keys
+        if item.get(key) not in (None, "") and item.get(key) != _PROVIDER_DATA_DEFAULTS.get(key)
+    }
 
 
 # --- times -----------------------------------------------------------------------------------------------

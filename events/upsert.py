@@ -1,0 +1,92 @@
+"""Insert or update many events at once, keyed by (connection, provider_event_id).
+
+A handful of rows goes through the ORM's `bulk_create`. A large page (a first sync lists thousands) is
+copied into a temporary table with COPY and merged with one `INSERT … ON CONFLICT`: several times faster,
+because `bulk_create` sends each column as an array that psycopg's client-side binding quotes element by
+element in Python. Both write the same values; `tests/test_event_upsert.py` holds them to that.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import connection as db
+from django.db import transaction
+from django.utils.timezone import now
+
+from events.models import CalendarEvent
+
+_JSON_COLUMNS = frozenset({"metadata", "provider_data"})
+_STAGING = "calsync_event_rows"
+
+
+def events_upsert(
+    *, connection_id: int, rows: Mapping[str, Mapping[str, Any]], sync_status: str, update_fields: Sequence[str]
+) -> None:
+    """Store `rows` (provider event id -> field values) as live events with `sync_status`; an existing row
+    for the same id gets `update_fields` from the new values (and `deleted_at` cleared if listed)."""
+    if not rows:
+        return
+    if len(rows) >= settings.SYNC_COPY_MIN_ROWS and db.vendor == "postgresql":
+        _copy_upsert(connection_id, rows, sync_status, update_fields)
+    else:
+        _orm_upsert(connection_id, rows, sync_status, update_fields)
+
+
+def _orm_upsert(
+    connection_id: int, rows: Mapping[str, Mapping[str, Any]], sync_status: str, update_fields: Sequence[str]
+) -> None:
+    CalendarEvent.objects.bulk_create(
+        [
+            CalendarEvent(
+                connection_id=connection_id, provider_event_id=pid, deleted_at=None, sync_status=sync_status, **fields
+            )
+            for pid, fields in rows.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["connection", "provider_event_id"],
+        update_fields=list(update_fields),
+    )
+
+
+def _copy_upsert(
+    connection_id: int, rows: Mapping[str, Mapping[str, Any]], sync_status: str, update_fields: Sequence[str]
+) -> None:
+    fields = list(next(iter(rows.values())))
+    moment = now()
+    fixed = {"connection_id": connection_id, "sync_status": sync_status, "deleted_at": None}
+    fixed |= {"created_at": moment, "updated_at": moment}
+    names = ", ".join(_quoted(column) for column in [*fixed, "provider_event_id", *_db_columns(fields)])
+    updates = ", ".join(f"{_quoted(column)} = EXCLUDED.{_quoted(column)}" for column in _db_columns(update_fields))
+    # Every name in these statements is a model column's or a constant: none comes from data.
+    create = f"CREATE TEMPORARY TABLE {_STAGING} AS SELECT {names} FROM calendar_events WITH NO DATA"  # noqa: S608  # nosec B608
+    merge = (
+        f"INSERT INTO calendar_events ({names}) SELECT {names} FROM {_STAGING} "  # noqa: S608  # nosec B608
+        f"ON CONFLICT (connection_id, provider_event_id) DO UPDATE SET {updates}"
+    )
+    # One transaction: a rollback takes the staging table with it, and the DROP frees its name for the next
+    # page written in the same transaction.
+    with transaction.atomic(), db.cursor() as cursor:
+        cursor.execute(create)
+        with cursor.copy(f"COPY {_STAGING} ({names}) FROM STDIN") as copy:
+            for pid, values in rows.items():
+                copy.write_row([*fixed.values(), pid, *(_cell(name, values[name]) for name in fields)])
+        cursor.execute(merge)
+        cursor.execute(f"DROP TABLE {_STAGING}")
+
+
+def _cell(name: str, value: Any) -> Any:
+    # The same text Django's JSONField sends (json.dumps with the default encoder).
+    return json.dumps(value) if name in _JSON_COLUMNS else value
+
+
+def _db_columns(names: Sequence[str]) -> list[str]:
+    columns = {field.name: field.column for field in CalendarEvent._meta.concrete_fields}
+    return [columns[name] for name in names]
+
+
+def _quoted(column: str) -> str:
+    return db.ops.quote_name(column)
