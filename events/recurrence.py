@@ -10,6 +10,7 @@ each is converted to the series' wall clock before it is compared.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -71,8 +72,9 @@ def split_lines(text: str) -> tuple[str, ...]:
     return tuple(line for line in (part.strip() for part in text.splitlines()) if line)
 
 
-def ruleset(series: Series) -> rruleset:
-    """The series as a dateutil rruleset over naive wall-clock times."""
+def ruleset(series: Series, *, near: datetime | None = None) -> rruleset:
+    """The series as a dateutil rruleset over naive wall-clock times. With `near` (a wall-clock time), rules
+    may start later, at an occurrence shortly before it, so reading a window need not walk years of them."""
     rules = rruleset()
     dtstart = series.wall_start
     has_rule = False
@@ -83,10 +85,9 @@ def ruleset(series: Series) -> rruleset:
             raise RecurrenceError(f"unreadable recurrence line {line[:80]!r}") from exc
         name = name.upper()
         if name in ("RRULE", "EXRULE"):
-            rule = _rule(value, dtstart, series.zone)
-            # A rule that never matches a day (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30) contributes nothing, but
-            # dateutil would search to the year 9999 for it on every expansion: leave it out.
-            if not never_occurs(rule):
+            rule = _occurring_rule(value, dtstart, series.zone)
+            if rule is not None:
+                rule = _fast_forwarded(rule, near) if near is not None else rule
                 (rules.rrule if name == "RRULE" else rules.exrule)(rule)
             has_rule = has_rule or name == "RRULE"
         elif name in ("EXDATE", "RDATE"):
@@ -102,7 +103,8 @@ def ruleset(series: Series) -> rruleset:
 def occurrences_between(series: Series, start: datetime, end: datetime) -> Iterator[datetime]:
     """Wall-clock starts (naive) of occurrences that begin before `end` and end after `start` (both naive
     wall-clock bounds in the series' zone; callers widen them for zone changes and filter exactly)."""
-    for moment in ruleset(series).between(start - series.duration, end, inc=True):
+    earliest = start - series.duration
+    for moment in ruleset(series, near=earliest).between(earliest, end, inc=True):
         if moment < end and moment + series.duration > start:
             yield moment
 
@@ -206,6 +208,17 @@ def _first(rule: rrule) -> datetime | None:
     return next(iter(rule), None)
 
 
+@functools.lru_cache(maxsize=4096)
+def _occurring_rule(value: str, dtstart: datetime, zone: tzinfo | None) -> rrule | None:
+    """The parsed rule, or None for a rule that never matches a day (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30):
+    it contributes nothing, but dateutil would search to the year 9999 for it on every expansion.
+
+    Cached: the week view expands the same series on every page, and parsing and probing a rule cost more
+    than expanding a week of it. Rules are never changed after parsing, so sharing them is safe."""
+    rule = _rule(value, dtstart, zone)
+    return None if never_occurs(rule) else rule
+
+
 def _rule(value: str, dtstart: datetime, zone: tzinfo | None) -> rrule:
     if "BYEASTER" in value.upper():
         raise RecurrenceError("BYEASTER is not part of iCalendar")
@@ -223,6 +236,23 @@ def _rule(value: str, dtstart: datetime, zone: tzinfo | None) -> rrule:
     if _part(parsed, "_freq") == HOURLY and _part(parsed, "_bysetpos"):
         raise RecurrenceError("BYSETPOS on an hourly series")
     return parsed
+
+
+def _fast_forwarded(rule: rrule, near: datetime) -> rrule:
+    """A daily or weekly rule without COUNT, restarted a whole number of its periods later, at least one
+    period before `near`: every period holds the same pattern, so it yields the same occurrences from there
+    on (dateutil walks every occurrence from the start, which for a daily series of five years is 1,800).
+    Other rules are returned as they are: their periods differ in length, or COUNT counts from the start."""
+    freq, count = _part(rule, "_freq"), _part(rule, "_count")
+    if freq not in (DAILY, WEEKLY) or count is not None:
+        return rule
+    period = timedelta(days=_part(rule, "_interval") * (7 if freq == WEEKLY else 1))
+    start: datetime = _part(rule, "_dtstart")
+    periods = (near - start) // period - 1
+    if periods <= 0:
+        return rule
+    # Days and weeks on the wall clock: the time of day and the weekday stay as they were.
+    return rule.replace(dtstart=start + periods * period)
 
 
 def _until_on_wall_clock(until: str, zone: tzinfo | None) -> str:

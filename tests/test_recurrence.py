@@ -8,6 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from dateutil.rrule import rrule, rrulestr
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from events.recurrence import RecurrenceError, Series, never_occurs, occurrences_between, ruleset, series_end
 
@@ -187,3 +190,45 @@ def test_new_york_series_across_the_november_change():
     )
     walls = list(occurrences_between(series, datetime(2025, 10, 1), datetime(2025, 12, 1)))
     assert [wall.replace(tzinfo=NEW_YORK).astimezone(UTC).hour for wall in walls] == [13, 14, 14]
+
+
+RULE_PARTS = st.fixed_dictionaries(
+    {
+        "FREQ": st.sampled_from(["DAILY", "WEEKLY"]),
+        "INTERVAL": st.integers(1, 5),
+        "BYDAY": st.sampled_from(["", "MO", "MO,WE,FR", "TU,SU", "SA"]),
+        "UNTIL": st.sampled_from(["", "20290301T000000Z", "20260315"]),
+        "BYSETPOS": st.sampled_from(["", "1", "-1"]),
+        "WKST": st.sampled_from(["", "SU"]),
+    }
+)
+
+
+@given(
+    parts=RULE_PARTS,
+    began_days_ago=st.integers(0, 3000),
+    window_from_days=st.integers(-30, 400),
+    exdate=st.booleans(),
+)
+@hypothesis_settings(max_examples=150, deadline=None)
+def test_a_window_of_a_long_running_series_is_the_same_as_walking_it_from_its_start(
+    parts, began_days_ago, window_from_days, exdate
+):
+    # The expansion restarts daily and weekly rules near the window; a plain dateutil walk from DTSTART,
+    # with nothing restarted, is the reference.
+    if parts["BYSETPOS"] and not parts["BYDAY"]:
+        parts = {**parts, "BYSETPOS": ""}  # BYSETPOS needs a set to pick from
+    rule = "RRULE:" + ";".join(f"{name}={value}" for name, value in parts.items() if value)
+    first = datetime(2026, 3, 1, 9, 30, tzinfo=BERLIN) - timedelta(days=began_days_ago)
+    lines = (rule, f"EXDATE;TZID=Europe/Berlin:{(first + timedelta(days=began_days_ago)).strftime('%Y%m%dT%H%M%S')}")
+    series = Series(
+        start=first.astimezone(UTC), duration=timedelta(minutes=45), lines=lines if exdate else (rule,), zone=BERLIN
+    )
+    low = datetime(2026, 3, 1, 0, 0) + timedelta(days=window_from_days)
+    high = low + timedelta(days=8)
+    reference = [
+        moment
+        for moment in ruleset(series).between(low - series.duration, high, inc=True)
+        if moment < high and moment + series.duration > low
+    ]
+    assert list(occurrences_between(series, low, high)) == reference
