@@ -81,20 +81,27 @@ def oauth_state_consume(
     row commits with the request.
     """
     if state and session_key:
-        consumed_at = now()
-        claimed = OAuthState.objects.filter(
-            state=state,
-            user=user,
-            session_key_hash=hash_session_key(session_key),
-            provider=provider,
-            consumed_at__isnull=True,
-            expires_at__gt=consumed_at,
-        ).update(consumed_at=consumed_at)
-        if claimed == 1:
-            return OAuthState.objects.get(state=state)
+        claimed = _claim(state=state, user=user, session_key_hash=hash_session_key(session_key), provider=provider)
+        if claimed is not None:
+            return claimed
     reason = _why_refused(state=state, user=user, session_key=session_key, provider=provider)
     _record_refusal(reason, user=user, provider=provider, request=request)
     raise OAuthStateRefused(reason)
+
+
+# One statement, so exactly one of any number of concurrent callbacks with the same state gets the row (the
+# row lock makes the others re-check `consumed_at IS NULL` and find it set), in one round trip.
+_CLAIM_SQL = """
+    UPDATE oauth_states SET consumed_at = %(moment)s
+     WHERE state = %(state)s AND user_id = %(user_id)s AND session_key_hash = %(session_key_hash)s
+       AND provider = %(provider)s AND consumed_at IS NULL AND expires_at > %(moment)s
+    RETURNING *
+"""
+
+
+def _claim(*, state: str, user: User, session_key_hash: str, provider: str) -> OAuthState | None:
+    params = {"moment": now(), "state": state, "user_id": user.pk, "session_key_hash": session_key_hash}
+    return next(iter(OAuthState.objects.raw(_CLAIM_SQL, params | {"provider": provider})), None)
 
 
 def oauth_states_stale(*, at: datetime | None = None) -> QuerySet[OAuthState]:
