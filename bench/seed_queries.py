@@ -1,9 +1,9 @@
 """Item 1: the seed's five queries as the views and services run them, over many random users.
 
 Each query is called through the code that runs it in production (allauth's sign-in lookup, the week view's
-selectors, the OAuth state service); the push engine's next-change query is inline in events/push.py, so
-it is repeated here verbatim. The first call of each is not timed: it warms the caches and its SQL,
-captured with CaptureQueriesContext, goes through EXPLAIN (FORMAT JSON) to name the indexes the plan uses.
+selectors, the OAuth state service, the push engine's next-change query). The first call of each is not timed:
+it warms the caches and its SQL, captured with CaptureQueriesContext, goes through EXPLAIN (FORMAT JSON) to
+name the indexes the plan uses.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from bench.report import Figure, Report, latency_figures
 from bench.storage import NO_DATA_SET
 from connections.models import CalendarConnection, OAuthState, Provider
 from connections.oauth_state import oauth_state_consume, oauth_state_create
-from events.models import CalendarEvent, ChangeStatus, EventChange
+from events.models import CalendarEvent
+from events.push import change_next
 from events.selectors import WALL_CLOCK_SLACK, occurrences_in_window, rows_near_window, week_calendars
 from events.week import DAYS, local_midnight, week_start_for
 
@@ -64,7 +65,7 @@ def plan_indexes(queries: Sequence[dict[str, str]]) -> str:
     with connection.cursor() as cursor:
         for query in queries:
             sql = query["sql"]
-            if not sql.lstrip("( ").upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT", "WITH")):
+            if not sql.lstrip("( \n\t").upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT", "WITH")):
                 continue  # savepoints and the like
             cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
             plan = cursor.fetchone()[0]
@@ -75,17 +76,6 @@ def plan_indexes(queries: Sequence[dict[str, str]]) -> str:
                     found.append(f"seq scan on {node['Relation Name']}")
     unique = list(dict.fromkeys(found))
     return f"{len(queries)} quer{'y' if len(queries) == 1 else 'ies'}; plan: " + (", ".join(unique) or "no index")
-
-
-def next_pending_change(connection_id: int) -> EventChange | None:
-    # events/push.py `_push_due`: the next change of the connection to push.
-    done: set[int] = set()
-    return (
-        EventChange.objects.filter(connection_id=connection_id, status=ChangeStatus.PENDING, depends_on__isnull=True)
-        .exclude(pk__in=done)
-        .order_by("pk")
-        .first()
-    )
 
 
 def window_rows(ids: list[int], low: datetime, high: datetime) -> list[CalendarEvent]:
@@ -166,7 +156,7 @@ def measure(report: Report, sizes: Sizes) -> None:
     )
     run(
         "pending changes of a connection (push engine)",
-        [partial(next_pending_change, pk) for pk in connection_ids.values()],
+        [partial(change_next, connection_id=pk) for pk in connection_ids.values()],
         5,
-        "the query of events/push.py _push_due, repeated here",
+        "events.push.change_next, as the push engine calls it",
     )

@@ -25,9 +25,8 @@ from bench.fixtures import bench_user, child_env
 from bench.payloads import google_events
 from bench.report import Figure, Report, Target, progress
 from connections.models import CalendarConnection
-from events.fanout import connections_due
+from events.fanout import syncs_enqueue_due
 from events.models import SyncOutcome, SyncRun
-from events.tasks import sync_connection_task
 from tests.servers import BIN, process
 
 CALENDARS_PER_ACCOUNT = 3
@@ -76,18 +75,15 @@ def cycle(ids: list[int]) -> tuple[float, int, int]:
     """Queue every due connection among `ids` and wait for all their runs: (seconds, runs, failed runs)."""
     started_at = now()
     started = time.perf_counter()
-    due = list(connections_due().filter(pk__in=ids).values_list("pk", flat=True))
-    CalendarConnection.objects.filter(pk__in=due).update(sync_queued_at=now())
-    for connection_id in due:
-        sync_connection_task.delay(connection_id)
-    runs = SyncRun.objects.filter(connection_id__in=due, started_at__gte=started_at, finished_at__isnull=False)
-    while runs.count() < len(due):
+    queued = syncs_enqueue_due(among=ids)
+    runs = SyncRun.objects.filter(connection_id__in=ids, started_at__gte=started_at, finished_at__isnull=False)
+    while runs.count() < queued:
         if time.perf_counter() - started > CYCLE_TIMEOUT:
-            raise RuntimeError(f"the cycle did not finish in {CYCLE_TIMEOUT:.0f} s ({runs.count()} of {len(due)})")
+            raise RuntimeError(f"the cycle did not finish in {CYCLE_TIMEOUT:.0f} s ({runs.count()} of {queued})")
         time.sleep(0.05)
     elapsed = time.perf_counter() - started
     failed = runs.exclude(outcome=SyncOutcome.OK).count()
-    return elapsed, len(due), failed
+    return elapsed, queued, failed
 
 
 def measure(report: Report, sizes: Sizes, logs: Path) -> None:

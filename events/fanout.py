@@ -6,7 +6,7 @@ calendar holds up nobody else's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -40,11 +40,13 @@ def connections_due(*, at: datetime | None = None) -> QuerySet[CalendarConnectio
     )
 
 
-def syncs_enqueue_due(*, progress: Callable[[str], None] | None = None) -> int:
-    """Queue one sync task for each connection that is due; returns how many were queued."""
+def syncs_enqueue_due(*, among: Collection[int] | None = None, progress: Callable[[str], None] | None = None) -> int:
+    """Queue one sync task for each connection that is due (only those `among`, when given); returns how
+    many were queued."""
     from events.tasks import sync_connection_task  # the tasks module imports this one
 
-    due = list(connections_due().values_list("pk", flat=True))
+    candidates = connections_due() if among is None else connections_due().filter(pk__in=among)
+    due = list(candidates.values_list("pk", flat=True))
     for start in range(0, len(due), ENQUEUE_BATCH):
         batch = due[start : start + ENQUEUE_BATCH]
         # Marked before sending: a worker that starts one of them at once clears its mark.

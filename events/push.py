@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Set
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -132,12 +133,7 @@ def _push_due(connection: CalendarConnection, result: PushResult) -> None:
     while True:
         # A change waiting for another (a new series for the old one's cut, a moved event's old copy for
         # the new one) is left for the push after that one lands.
-        change = (
-            EventChange.objects.filter(connection=connection, status=ChangeStatus.PENDING, depends_on__isnull=True)
-            .exclude(pk__in=done)
-            .order_by("pk")
-            .first()
-        )
+        change = change_next(connection_id=connection.pk, done=done)
         if change is None:
             return
         if change.next_attempt_at is not None and change.next_attempt_at > now():
@@ -187,6 +183,16 @@ class PushSession:
             raise TokenRejected("the provider rejected a freshly refreshed token")
         self._credentials = account_refresh(self.connection.account, rejected_token=self.credentials.access_token)
         self.refreshed = True
+
+
+def change_next(*, connection_id: int, done: Set[int] = frozenset()) -> EventChange | None:
+    """The connection's oldest pending change not waiting for another, leaving out those in `done`."""
+    return (
+        EventChange.objects.filter(connection_id=connection_id, status=ChangeStatus.PENDING, depends_on__isnull=True)
+        .exclude(pk__in=done)
+        .order_by("pk")
+        .first()
+    )
 
 
 def _push_one(session: PushSession, change: EventChange) -> str:

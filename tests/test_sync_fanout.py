@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.utils.timezone import now
 
 from connections.models import AccountStatus, CalendarConnection, SyncState
-from events.fanout import connections_due
+from events.fanout import connections_due, syncs_enqueue_due
 from events.models import SyncRun
 from events.tasks import sync_due
 from tests.sync_helpers import google_calendar
@@ -72,6 +72,13 @@ def test_the_job_runs_one_sync_for_each_due_connection(owner, fake_google, eager
     assert set(ran.values_list("sync_status", flat=True)) == {SyncState.OK}
     # Synced now, so the next round has nothing to do.
     assert sync_due.apply().get() == 0
+
+
+def test_a_fan_out_among_some_connections_queues_only_those_that_are_due(owner, fake_google, eager_celery):
+    made = calendars(owner, fake_google)
+    among = [made[name].pk for name in ("never_synced", "lost_message", "synced_just_now", "held")]
+    assert syncs_enqueue_due(among=among) == 2
+    assert names_of(made, SyncRun.objects.values_list("connection_id", flat=True)) == {"never_synced", "lost_message"}
 
 
 def test_the_command_syncs_the_due_connections_in_process(owner, fake_google):

@@ -120,9 +120,13 @@ def dataset_generate(
             _chunk(seed, indexes, now, password_hash, planner, writer, summary)
         summary.seconds = time.monotonic() - started
         progress(f"{summary.users:,}/{users:,} people, {summary.events:,} events ({summary.seconds:.0f} s)")
+    # VACUUM too where it can run (outside a transaction): a freshly loaded table has no visibility map, so
+    # autovacuum would otherwise scan it while the data set is being measured.
+    command = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
     with connection.cursor() as cursor:
         for model in (User, EmailAddress, ProviderAccount, CalendarConnection, CalendarEvent, AuditLog, OAuthState):
-            cursor.execute(f"ANALYZE {model._meta.db_table}")
+            progress(f"{command} {model._meta.db_table}")
+            cursor.execute(f"{command} {model._meta.db_table}")
     summary.seconds = time.monotonic() - started
     return summary
 
