@@ -26,6 +26,8 @@ from audit.services import record
 
 # Rows fetched per round trip while streaming a batch; a batch is never held as model instances.
 FETCH_CHUNK_SIZE = 2_000
+# The shortest retention: the database refuses to delete audit rows younger than this (audit migration 0004).
+MIN_ARCHIVE_DAYS = 30
 FIELD_NAMES = tuple(field.attname for field in AuditLog._meta.concrete_fields)
 
 
@@ -86,8 +88,9 @@ def audit_logs_archive(
     file is in place (before it is verified) and when its rows have been deleted. Raises ArchiveError
     subclasses, after which the batch concerned is still in the table; earlier batches stay archived.
     """
-    if days < 0:
-        raise ValueError("days must not be negative")
+    if days < MIN_ARCHIVE_DAYS:
+        # The database refuses to delete younger rows (audit migration 0004): say so before writing files.
+        raise ValueError(f"days must be at least {MIN_ARCHIVE_DAYS}: younger audit rows are never deleted")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     cutoff = now() - timedelta(days=days)

@@ -330,6 +330,8 @@ PUSH_BUSY_RETRY_SECONDS = 15
 PURGE_AFTER_DAYS = env_int("PURGE_AFTER_DAYS", 30)
 # Audit rows older than this are archived to AUDIT_ARCHIVE_DIR and then deleted; unset keeps them all.
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 90)
+if AUDIT_RETENTION_DAYS < 30:  # audit.archive.MIN_ARCHIVE_DAYS: the database keeps younger rows regardless
+    raise ImproperlyConfigured(f"AUDIT_RETENTION_DAYS must be at least 30, got {AUDIT_RETENTION_DAYS}.")
 AUDIT_ARCHIVE_DIR = env_str("AUDIT_ARCHIVE_DIR")
 
 # --- Calendar providers ---------------------------------------------------------------------------

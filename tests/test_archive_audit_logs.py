@@ -295,3 +295,10 @@ def test_it_deletes_nothing_when_the_file_read_back_is_not_what_was_written(tmp_
         audit_logs_archive(days=90, output_dir=tmp_path, progress=tamper_once_written)
     assert AuditLog.objects.count() == 2
     assert not AuditLog.objects.filter(action=AuditAction.AUDIT_ARCHIVED).exists()
+
+
+def test_it_refuses_a_retention_shorter_than_the_database_allows(tmp_path):
+    make_row(days_ago(40))
+    with pytest.raises(ValueError, match="at least 30"):
+        audit_logs_archive(days=29, output_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == [] and AuditLog.objects.count() == 1

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test import RequestFactory
+from django.utils.timezone import now
 
 from accounts.models import User
 from audit.models import AuditAction, AuditLog
@@ -83,12 +86,21 @@ ARCHIVE_THIS_TRANSACTION = "SELECT set_config('calsync.audit_archive', txid_curr
 
 @pytest.mark.django_db(transaction=True)  # the switch is scoped to a real transaction, not a savepoint
 def test_the_archive_switch_lets_delete_through_but_never_update(owner):
-    row = record(action=AuditAction.ACCOUNT_SIGNED_IN, actor=owner)
+    # Backdated straight through the model (only a test may): the archive takes rows past 30 days only.
+    row = AuditLog.objects.create(
+        action=AuditAction.ACCOUNT_SIGNED_IN,
+        actor_id=owner.pk,
+        subject_user_id=owner.pk,
+        created_at=now() - timedelta(days=31),
+    )
+    recent = record(action=AuditAction.ACCOUNT_SIGNED_IN, actor=owner)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(ARCHIVE_THIS_TRANSACTION, [True])
         assert "UPDATE refused" in refused("UPDATE audit_logs SET action = 'x' WHERE id = %s", [row.pk])
+        assert "DELETE refused" in refused("DELETE FROM audit_logs WHERE id = %s", [recent.pk])
         cursor.execute("DELETE FROM audit_logs WHERE id = %s", [row.pk])
     assert not AuditLog.objects.filter(pk=row.pk).exists()
+    assert AuditLog.objects.filter(pk=recent.pk).exists()
     # The switch ended with its transaction: the next delete is refused again.
     other = record(action=AuditAction.ACCOUNT_SIGNED_OUT, actor=owner)
     assert "DELETE refused" in refused("DELETE FROM audit_logs WHERE id = %s", [other.pk])

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection as db_connection
+from django.db.models.query import RawQuerySet
 from django.test.utils import CaptureQueriesContext
 
 from connections.providers.base import RemoteEvent
@@ -291,6 +292,7 @@ def index_conditions(plan: str) -> list[tuple[str, str]]:
 def test_every_branch_of_the_window_query_is_bounded_by_an_index(planner_prefers_indexes, calendar):
     weekly_standup(calendar)
     window = rows_near_window([calendar.pk], WEEK_START, WEEK_END)
+    assert isinstance(window, RawQuerySet)  # on PostgreSQL: the hand-written SQL
     with db_connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN {window.raw_query}", window.params)
         scans = index_conditions("\n".join(line for (line,) in cursor.fetchall()))
