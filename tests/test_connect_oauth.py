@@ -17,6 +17,8 @@ from connections.models import CalendarConnection, OAuthState, Provider, Provide
 from tests.conftest import PASSWORD
 from tests.oauth_helpers import connect, consent, query_of, start
 
+CONCURRENT_CALLBACKS = 50  # each holds its own database connection: well under max_connections
+
 
 @pytest.fixture
 def google_person(fake_google):
@@ -236,15 +238,15 @@ def test_the_start_is_post_only(owner_client, google_person):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_twenty_concurrent_callbacks_with_one_state_make_exactly_one_connection(owner, google_person, monkeypatch):
-    # Twenty callbacks from one person would otherwise trip the callback rate limit before the state check.
+def test_fifty_concurrent_callbacks_with_one_state_make_exactly_one_connection(owner, google_person, monkeypatch):
+    # Fifty callbacks from one person would otherwise trip the callback rate limit before the state check.
     monkeypatch.setattr("connections.views.CALLBACK_LIMIT", Limit(per_user=100, per_ip=100, period_seconds=600))
     browser = Client()
     browser.login(email=owner.email, password=PASSWORD)
     callback = consent(start(browser, "google"))
     cookies = browser.cookies
     statuses: list[int] = []
-    barrier = threading.Barrier(20)
+    barrier = threading.Barrier(CONCURRENT_CALLBACKS)
 
     def call() -> None:
         client = Client()
@@ -255,11 +257,11 @@ def test_twenty_concurrent_callbacks_with_one_state_make_exactly_one_connection(
         finally:
             db.close()
 
-    threads = [threading.Thread(target=call) for _ in range(20)]
+    threads = [threading.Thread(target=call) for _ in range(CONCURRENT_CALLBACKS)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(statuses) == [302] + [400] * 19
+    assert sorted(statuses) == [302] + [400] * (CONCURRENT_CALLBACKS - 1)
     assert ProviderAccount.objects.filter(user=owner).count() == 1
-    assert refusals("used") == 19
+    assert refusals("used") == CONCURRENT_CALLBACKS - 1

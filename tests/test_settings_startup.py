@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,35 @@ def test_it_prefers_an_explicit_broker_url(tmp_path):
     env = {**SECRETS, "REDIS_URL": "redis://127.0.0.1:6379/3", "CELERY_BROKER_URL": "amqp://guest@127.0.0.1//"}
     result = start(env, tmp_path)
     assert json.loads(result.stdout)["broker"] == "amqp://guest@127.0.0.1//"
+
+
+def test_check_deploy_reports_nothing_for_the_documented_production_environment(tmp_path):
+    # The README's production example (Deploying), with real secrets in place of the dots.
+    production = {
+        **SECRETS,
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DEBUG": "0",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+        "REDIS_URL": "redis://127.0.0.1:6379/14",
+        "ALLOWED_HOSTS": "calsync.example.com",
+        "SITE_URL": "https://calsync.example.com",
+        "SECURE_PROXY_SSL_HEADER": "1",
+        "SECURE_SSL_REDIRECT": "1",
+        "SECURE_HSTS_SECONDS": "31536000",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
+        "SECURE_HSTS_PRELOAD": "1",
+    }
+    readme = (ROOT / "README.md").read_text()
+    assert all(f"{name}=" in readme for name in production), "the README's example and this test differ"
+    clean = {key: value for key, value in os.environ.items() if key not in CONFIG_VARIABLES}
+    clean.update({"DJANGO_SETTINGS_MODULE": "calsync.settings", "CALSYNC_VAR_DIR": str(tmp_path), **production})
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
