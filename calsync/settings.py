@@ -312,8 +312,10 @@ SYNC_COPY_MIN_ROWS = 100
 # The periodic fan-out queues connections not synced for this long (a little under its 5-minute period,
 # so a connection synced just after the previous round is not skipped until the one after).
 SYNC_INTERVAL_SECONDS = env_int("SYNC_INTERVAL_SECONDS", 270)
-# A queued sync that has not started after this long is queued again (its message was lost).
-SYNC_QUEUED_STALE_SECONDS = env_int("SYNC_QUEUED_STALE_SECONDS", 1800)
+# A queued sync that has not started after this long is queued again: its message may have been lost (a
+# broker restart), and a lost one must wait no more than one round. A message that was only slow is then
+# dropped by the worker, which sees the calendar synced since it was queued (events.tasks).
+SYNC_QUEUED_STALE_SECONDS = env_int("SYNC_QUEUED_STALE_SECONDS", SYNC_INTERVAL_SECONDS)
 # Refresh tokens lapse when unused (Google: six months, Microsoft: 90 days): refresh idle ones weekly.
 CREDENTIALS_IDLE_DAYS = env_int("CREDENTIALS_IDLE_DAYS", 7)
 

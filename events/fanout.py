@@ -50,11 +50,12 @@ def syncs_enqueue_due(*, among: Collection[int] | None = None, progress: Callabl
     for start in range(0, len(due), ENQUEUE_BATCH):
         batch = due[start : start + ENQUEUE_BATCH]
         # Marked before sending: a worker that starts one of them at once clears its mark.
-        CalendarConnection.objects.filter(pk__in=batch).update(sync_queued_at=now())
+        queued_at = now()
+        CalendarConnection.objects.filter(pk__in=batch).update(sync_queued_at=queued_at)
         sent = 0
         try:
             for connection_id in batch:
-                sync_connection_task.delay(connection_id)
+                sync_connection_task.delay(connection_id, queued_at=queued_at.isoformat())
                 sent += 1
         finally:
             # A broker failure part-way: the unsent ones are due again at the next round.

@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from celery import Task, shared_task
 from django.conf import settings
 
@@ -7,6 +9,8 @@ from events.fanout import syncs_enqueue_due
 from events.push import BUSY, connection_push, pushes_enqueue_due
 from events.services import sync_runs_prune
 from events.sync import sync_connection
+
+SYNCED_SINCE = "synced since queued"
 
 
 @periodic_job("events.prune_sync_runs", soft_time_limit=600, time_limit=660)
@@ -24,10 +28,16 @@ def sync_due() -> int:
 # again when that has passed. Late ack: a worker killed mid-sync leaves the task to another worker, and
 # the lease plus per-page commits make the second run finish the job.
 @shared_task(name="events.sync_connection", acks_late=True, reject_on_worker_lost=True)
-def sync_connection_task(connection_id: int, full: bool = False, force_sweep: bool = False) -> str:
+def sync_connection_task(
+    connection_id: int, full: bool = False, force_sweep: bool = False, queued_at: str | None = None
+) -> str:
+    """`queued_at`: when the fan-out queued this message. It queues again a message that has not started
+    within a round (it may have been lost), so a slow one can arrive after its replacement has run."""
     connection = CalendarConnection.objects.select_related("account").filter(pk=connection_id).first()
     if connection is None or not connection.is_connected:
         return "gone"
+    if queued_at and connection.last_synced_at and connection.last_synced_at >= datetime.fromisoformat(queued_at):
+        return SYNCED_SINCE
     return sync_connection(connection=connection, full=full, force_sweep=force_sweep).outcome
 
 

@@ -12,8 +12,9 @@ from django.utils.timezone import now
 
 from connections.models import AccountStatus, CalendarConnection, SyncState
 from events.fanout import connections_due, syncs_enqueue_due
-from events.models import SyncRun
-from events.tasks import sync_due
+from events.models import SyncOutcome, SyncRun
+from events.sync import sync_connection
+from events.tasks import SYNCED_SINCE, sync_connection_task, sync_due
 from tests.sync_helpers import google_calendar
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -99,3 +100,15 @@ def test_a_sync_that_finds_the_connection_busy_clears_its_queued_mark(owner, fak
     assert sync_connection_task.apply(args=(connection.pk,)).get() == "skipped"
     connection.refresh_from_db()
     assert connection.sync_queued_at is None
+
+
+def test_a_queued_sync_that_arrives_after_its_replacement_ran_does_nothing(owner, fake_google):
+    # The fan-out queues again a sync that has not started within a round (its message may be lost); when
+    # the first message was only slow, it arrives after the replacement has synced the calendar.
+    calendar = google_calendar(owner, fake_google)
+    first_queued_at = now().isoformat()
+    sync_connection(connection=calendar)
+    slow = sync_connection_task.apply(args=(calendar.pk,), kwargs={"queued_at": first_queued_at}).get()
+    assert slow == SYNCED_SINCE and SyncRun.objects.count() == 1
+    later = sync_connection_task.apply(args=(calendar.pk,), kwargs={"queued_at": now().isoformat()}).get()
+    assert later == SyncOutcome.OK and SyncRun.objects.count() == 2
