@@ -6,6 +6,7 @@ Events are read in google_events and written in google_writes; this module holds
 from __future__ import annotations
 
 import functools
+import http.client
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -270,6 +271,8 @@ def call_api(execute: Callable[[], T], what: str) -> T:
     except HttpError as exc:
         raise api_error(exc, what) from None
     except (httplib2.HttpLib2Error, OSError) as exc:  # refused, reset, timed out, name not found
+        raise ProviderError(f"{what}: {type(exc).__name__}") from None
+    except http.client.HTTPException as exc:  # an answer cut off part-way (IncompleteRead): worth a retry
         raise ProviderError(f"{what}: {type(exc).__name__}") from None
     except ValueError as exc:  # a body that is not the JSON it should be
         raise ProviderError(f"{what}: malformed response ({type(exc).__name__})") from None

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import secrets
+import socket
+import struct
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
+RESET_AFTER_SECONDS = 0.2
 # One request as the fakes log it: method, path, query (last value of each parameter).
 LoggedRequest = tuple[str, str, dict[str, str]]
 
@@ -48,6 +54,40 @@ def decode_jwt_claims(token: str) -> dict[str, Any]:
 def with_query(url: str, params: dict[str, str]) -> str:
     """`url` with `params` appended to its query string (redirect_uri may carry a query of its own)."""
     return f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(params)}"
+
+
+def break_off_midway(handler: BaseHTTPRequestHandler, answer: bytes, *, reset: bool) -> None:
+    """Send the status line, the headers and half the body of `answer` (a whole raw HTTP answer), then end
+    the connection: with a reset (RST) once the client waits for the rest, or closed in good order (FIN)
+    as a server or proxy that gives up on an answer does. What a client sees when a page breaks off."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    handler.wfile.write(head + b"\r\n\r\n" + body[: len(body) // 2])
+    handler.wfile.flush()
+    if reset:
+        # A moment for the client to read that much and wait for more, so the reset meets a read in
+        # progress (one that arrives first may be taken for the end of the stream instead).
+        time.sleep(RESET_AFTER_SECONDS)
+        # Linger 0 makes the close a reset rather than an orderly end.
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    else:
+        handler.connection.shutdown(socket.SHUT_WR)
+    # The socket closes for real only once the files made from it are closed too.
+    handler.rfile.close()
+    handler.connection.close()
+    handler.wfile = io.BytesIO()  # what the server still flushes after the handler goes nowhere
+    handler.close_connection = True
+
+
+def raw_answer(handler: BaseHTTPRequestHandler, answer: Callable[[], None]) -> bytes:
+    """The bytes `answer()` would have written to the client (status line, headers, body), kept instead."""
+    client, handler.wfile = handler.wfile, io.BytesIO()
+    try:
+        answer()
+        handler.wfile.flush()
+        written = handler.wfile.getvalue()
+    finally:
+        handler.wfile = client
+    return bytes(written)
 
 
 class FakeHandler(BaseHTTPRequestHandler):

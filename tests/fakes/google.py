@@ -59,7 +59,11 @@ Faults queued in `faults` (status, Retry-After) answer the next request to any e
 `malformed_replies` makes the next Calendar API replies a 200 whose JSON body is cut short; `outage_after`
 lets that many more Calendar API requests through and answers 503 to every one after them; `lost_replies`
 carries the next Calendar API requests out but hangs up instead of answering (note that httplib2 resends a
-request once by itself when a fresh connection closes without an answer, a POST included).
+request once by itself when a fresh connection closes without an answer, a POST included); `reset_replies`
+answers the next Calendar API requests with their headers and half their body, then resets the connection,
+and `cut_replies` likewise but closes it in good order (the body ends early); `stalled_replies` holds the
+next ones for `stall_seconds` without a word and then hangs up, so a client with a shorter timeout gives up
+first (the lock is not held meanwhile: the client's retry gets through).
 Stricter than Google on purpose: PKCE with S256 is required (Google also takes plain, or none from web
 clients), because calsync always sends S256 and a regression there should fail loudly.
 """
@@ -87,7 +91,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rruleset, rrulestr
 
-from tests.fakes.base import FakeHandler, LoggedRequest, jwt_shaped, s256, with_query
+from tests.fakes.base import FakeHandler, LoggedRequest, break_off_midway, jwt_shaped, raw_answer, s256, with_query
 
 ISSUER = "https://accounts.google.com"
 USERINFO = "https://www.googleapis.com/auth/userinfo."
@@ -329,6 +333,13 @@ class GoogleState:
     # The next this-many Calendar API requests are carried out, but their replies are lost: the connection
     # closes without an answer (a write that happened although the client never heard so).
     lost_replies: int = 0
+    # The next this-many Calendar API replies break off halfway through their body: with a connection reset,
+    # or with the connection closed in good order.
+    reset_replies: int = 0
+    cut_replies: int = 0
+    # The next this-many Calendar API requests get no answer for `stall_seconds`, then the connection closes.
+    stalled_replies: int = 0
+    stall_seconds: float = 2.0
     write_log: list[LoggedWrite] = field(default_factory=list)
     # Called with (method, route) as each request arrives, before it is answered: lets a test act at an
     # exact point of a client's conversation (another worker taking over, a token lapsing mid-listing).
@@ -736,6 +747,24 @@ def handler_for(state: GoogleState) -> type[BaseHTTPRequestHandler]:
                         self._route(method, route)
                     finally:
                         self.wfile = answer
+                    self.close_connection = True
+                    return
+                if state.reset_replies and route.startswith("/calendar/"):
+                    state.reset_replies -= 1
+                    break_off_midway(self, raw_answer(self, lambda: self._route(method, route)), reset=True)
+                    return
+                if state.cut_replies and route.startswith("/calendar/"):
+                    state.cut_replies -= 1
+                    break_off_midway(self, raw_answer(self, lambda: self._route(method, route)), reset=False)
+                    return
+                if state.stalled_replies and route.startswith("/calendar/"):
+                    state.stalled_replies -= 1
+                    # The wait lets go of the lock (held once, here), so the client's retry is answered meanwhile.
+                    state.lock.release()
+                    try:
+                        time.sleep(state.stall_seconds)
+                    finally:
+                        state.lock.acquire()
                     self.close_connection = True
                     return
                 self._route(method, route)

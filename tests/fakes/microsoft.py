@@ -46,10 +46,17 @@ responses; Graph v1.0: user, calendar, paging, throttling, errors):
     ErrorAccessDenied, as does a token without Calendars.ReadWrite.
   `graph_writes` records each write (method, path, JSON body, If-Match) for assertions; `lost_answers`
   (method, path fragment) carries out the next matching request but closes the connection before answering,
-  as when a client times out on a slow network.
+  as when a client times out on a slow network. Also per (method, path fragment), for Graph requests:
+  `malformed_answers` answers 200 with a JSON body cut short (a proxy or an overloaded frontend);
+  `reset_answers` sends the answer's headers and half its body, then resets the connection, and
+  `cut_answers` likewise but closes it in good order (the body ends early);
+  `stalled_answers` says nothing for `stall_seconds` and then hangs up, so a client with a shorter timeout
+  gives up first (the lock is let go meanwhile, so the client's retry is answered).
 
 Faults queued in `faults` (status, Retry-After) answer the next request to any endpoint; `path_faults` (path
-fragment, status, Retry-After) the next request to a matching path. Revoking sessions
+fragment, status, Retry-After) the next request to a matching path; `on_request` is called with (method,
+route) as each request arrives, before it is answered, to act at an exact point of a conversation (as
+the Google fake's). Revoking sessions
 (`revoke_all`) invalidates refresh tokens only: Microsoft documents that issued access tokens stay valid until
 they expire. Stricter than Microsoft on purpose: PKCE with S256 is required (Microsoft requires it only for
 single-page apps), because calsync and msal always send it.
@@ -70,6 +77,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from html import escape
@@ -77,7 +85,16 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
-from tests.fakes.base import FakeHandler, LoggedRequest, b64url, jwt_shaped, s256, with_query
+from tests.fakes.base import (
+    FakeHandler,
+    LoggedRequest,
+    b64url,
+    break_off_midway,
+    jwt_shaped,
+    raw_answer,
+    s256,
+    with_query,
+)
 from tests.fakes.microsoft_calendar import (
     DEFAULT_DELTA_PAGE,
     DeltaRound,
@@ -232,6 +249,15 @@ class MicrosoftState:
     # (method, path fragment): the next matching Graph request is carried out, but its answer is lost (the
     # connection closes before a byte of it is sent), as when a client times out on a slow network.
     lost_answers: deque[tuple[str, str]] = field(default_factory=deque)
+    # (method, path fragment) of Graph requests answered with a cut-short JSON body, broken off halfway (with
+    # a connection reset, or closed in good order), or not at all for `stall_seconds`.
+    malformed_answers: deque[tuple[str, str]] = field(default_factory=deque)
+    reset_answers: deque[tuple[str, str]] = field(default_factory=deque)
+    cut_answers: deque[tuple[str, str]] = field(default_factory=deque)
+    stalled_answers: deque[tuple[str, str]] = field(default_factory=deque)
+    stall_seconds: float = 2.0
+    # Called with (method, route) as each request arrives, before it is answered.
+    on_request: Callable[[str, str], None] | None = None
     graph_writes: list[GraphWrite] = field(default_factory=list)  # every POST/PATCH/DELETE to Graph, in order
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -472,11 +498,15 @@ def handler_for(state: MicrosoftState) -> type[BaseHTTPRequestHandler]:
             self._dispatch("DELETE")
 
         lose_answer = False
+        break_off: bool | None = None  # True: reset the connection halfway through the answer; False: close it
 
         def _reply(self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None) -> None:
             if self.lose_answer:  # the work is done; the answer never reaches the client
                 self.close_connection = True
                 return
+            if self.break_off is not None:  # the work is done; the answer breaks off halfway
+                answer = raw_answer(self, lambda: FakeHandler._reply(self, status, payload, content_type, headers))
+                return break_off_midway(self, answer, reset=self.break_off)
             super()._reply(status, payload, content_type, headers)
 
         @property
@@ -487,13 +517,32 @@ def handler_for(state: MicrosoftState) -> type[BaseHTTPRequestHandler]:
             route = self.route
             tenant, _, rest = route.lstrip("/").partition("/")
             self.lose_answer = False
+            self.break_off = None
             with state.lock:
                 state.request_log.append((method, route, self.query()))
+                if state.on_request is not None:
+                    state.on_request(method, route)
                 for lost in list(state.lost_answers):
                     if tenant == "v1.0" and lost[0] == method and lost[1] in route:
                         state.lost_answers.remove(lost)
                         self.lose_answer = True
                         break
+                if tenant == "v1.0" and take_matching(state.stalled_answers, method, route):
+                    # The wait lets go of the lock (held once, here), so the client's retry is answered meanwhile.
+                    state.lock.release()
+                    try:
+                        time.sleep(state.stall_seconds)
+                    finally:
+                        state.lock.acquire()
+                    self.close_connection = True
+                    return None
+                if tenant == "v1.0" and take_matching(state.malformed_answers, method, route):
+                    cut_short = f'{{"@odata.context": "{self.base}/v1.0/$metadata", "value": [{{"@odata.ty'.encode()
+                    return self._reply(200, cut_short, "application/json; charset=utf-8", None)
+                if tenant == "v1.0" and take_matching(state.reset_answers, method, route):
+                    self.break_off = True
+                elif tenant == "v1.0" and take_matching(state.cut_answers, method, route):
+                    self.break_off = False
                 if state.faults:
                     return self._fault(tenant, *state.faults.popleft())
                 for fault in list(state.path_faults):
@@ -1059,6 +1108,15 @@ def handler_for(state: MicrosoftState) -> type[BaseHTTPRequestHandler]:
             self.reply_json(status, graph_error(code, message, self.headers.get("client-request-id")), headers)
 
     return MicrosoftHandler
+
+
+def take_matching(queue: deque[tuple[str, str]], method: str, route: str) -> bool:
+    """Remove and report the first (method, path fragment) of `queue` that this request matches."""
+    for entry in list(queue):
+        if entry[0] == method and entry[1] in route:
+            queue.remove(entry)
+            return True
+    return False
 
 
 def auto_post_form(action: str, params: dict[str, str]) -> str:
