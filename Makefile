@@ -18,7 +18,7 @@ TEST_ENV := DEBUG=0 \
 	SECRET_KEY=test-secret-key-not-for-production \
 	ENCRYPTION_KEYS=test:Y2Fsc3luYy10ZXN0LXN1aXRlLWtleS0zMi1ieXRlcyE=
 
-.PHONY: help install run test lint audit bench lock clean chromium
+.PHONY: help install run test lint audit bench soak lock clean chromium
 
 help:
 	@echo "make run    serve calsync with a Celery worker and beat (SQLite and a folder broker unless configured)"
@@ -26,6 +26,7 @@ help:
 	@echo "make lint   ruff, mypy and bandit"
 	@echo "make audit  pip-audit of the locked dependencies"
 	@echo "make bench  performance benchmarks"
+	@echo "make soak   signed-in users browse under gunicorn while workers sync; then the data check"
 	@echo "make lock   re-resolve requirements/*.txt from pyproject.toml"
 
 $(BIN)/python:
@@ -93,6 +94,22 @@ bench: $(INSTALLED)
 	$(BENCH_ENV) $(BIN)/python -m bench.database
 	$(BENCH_ENV) $(BIN)/python manage.py migrate --noinput -v0
 	$(BENCH_ENV) $(BIN)/python -m bench $(BENCH_ARGS)
+
+# The soak's own database (created and migrated here) and Redis database; all load stays on 127.0.0.1.
+# SOAK_ARGS="--users 40 --seconds 300" for a longer one; the report goes to var/soak/results.md.
+SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/calsync_soak
+SOAK_REDIS_URL ?= redis://127.0.0.1:6379/6
+SOAK_ENV := DEBUG=0 \
+	DATABASE_URL=$(SOAK_DATABASE_URL) \
+	REDIS_URL=$(SOAK_REDIS_URL) \
+	SECRET_KEY=soak-secret-key-not-for-production \
+	ENCRYPTION_KEYS=test:Y2Fsc3luYy10ZXN0LXN1aXRlLWtleS0zMi1ieXRlcyE=
+SOAK_ARGS ?=
+
+soak: $(INSTALLED)
+	$(SOAK_ENV) $(BIN)/python -m soak.database
+	$(SOAK_ENV) $(BIN)/python manage.py migrate --noinput -v0
+	$(SOAK_ENV) $(BIN)/python -m soak $(SOAK_ARGS)
 
 lock: $(BIN)/python
 	$(BIN)/python -m pip install --quiet pip-tools

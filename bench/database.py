@@ -13,12 +13,15 @@ import psycopg
 from psycopg import sql
 
 
-def ensure_database(url: str) -> bool:
-    """Create the database `url` names unless it exists; True when it was created."""
+def ensure_database(url: str, *, marker: str = "bench") -> bool:
+    """Create the database `url` names unless it exists; True when it was created.
+
+    `marker` is the word the name must hold: "bench" here, "soak" for `make soak` (soak.database).
+    """
     details = dj_database_url.parse(url)
     name = str(details["NAME"])
-    if "bench" not in name:
-        raise SystemExit(f"bench.database: {name!r} is not a bench database (its name must say 'bench')")
+    if marker not in name:
+        raise SystemExit(f"{marker}.database: {name!r} is not a {marker} database (its name must say {marker!r})")
     maintenance = psycopg.connect(
         dbname="postgres",
         host=str(details.get("HOST") or "127.0.0.1"),
