@@ -310,6 +310,8 @@ class SyncRun(models.Model):
             Index("connection", models.F("started_at").desc(), name="sync_runs_connection_idx"),
             # Pruning old runs.
             Index(fields=["started_at"], name="sync_runs_started_at_idx"),
+            # Runs a dead worker left running, closed by the next sync's claim (a tiny index: most rows end).
+            Index(fields=["connection"], condition=models.Q(outcome="running"), name="sync_runs_running_idx"),
         ]
 
     def __str__(self) -> str:

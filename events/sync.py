@@ -104,6 +104,10 @@ TIME_LIMIT_MESSAGE = (
     "the sync ran past its time limit; the pages it applied are kept, and the next sync lists again "
     "from the last saved position"
 )
+ABANDONED_MESSAGE = (
+    "the worker running this sync stopped before it finished (killed or cut off); the pages it applied "
+    "are kept, and the next sync went on from the last saved position"
+)
 
 
 def sync_connection(*, connection: CalendarConnection, full: bool = False, force_sweep: bool = False) -> SyncResult:
@@ -116,6 +120,7 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
         # The sync under way serves this request too: the fan-out may queue the connection again.
         CalendarConnection.objects.filter(pk=connection.pk).update(sync_queued_at=None)
         return SyncResult(outcome=SKIPPED)
+    _close_abandoned_runs(connection)
     connection.refresh_from_db()
     # A held or confirmed sweep is settled only by a full listing: an incremental run must not clear it.
     full = full or connection.sync_status == SyncState.HELD or connection.sweep_confirmed
@@ -213,6 +218,14 @@ def _renew(connection: CalendarConnection, lease: datetime) -> datetime:
     if not CalendarConnection.objects.filter(pk=connection.pk, sync_lease_until=lease).update(sync_lease_until=renewed):
         raise LeaseLost
     return renewed
+
+
+def _close_abandoned_runs(connection: CalendarConnection) -> None:
+    """Mark as failed the runs a dead worker left "running": we hold the lease, so none of them is alive.
+    Their end time stays unknown (empty) rather than made up."""
+    SyncRun.objects.filter(connection=connection, outcome=SyncOutcome.RUNNING).update(
+        outcome=SyncOutcome.ERROR, error=ABANDONED_MESSAGE
+    )
 
 
 def _release(run: _Run) -> None:

@@ -13,7 +13,7 @@ from django.utils.timezone import now
 from audit.models import AuditAction, AuditLog
 from connections.models import AccountStatus, CalendarConnection, SyncState
 from events.models import CalendarEvent, SyncOutcome, SyncRun
-from events.sync import SKIPPED, connection_sweep_confirm, sync_connection
+from events.sync import ABANDONED_MESSAGE, SKIPPED, connection_sweep_confirm, sync_connection
 from tests.sync_helpers import google_calendar, google_view, stored_view
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the sync commits page by page
@@ -272,6 +272,32 @@ def test_a_lapsed_lease_of_a_crashed_worker_is_taken_over(google, calendar):
     CalendarConnection.objects.filter(pk=calendar.pk).update(sync_lease_until=now() - timedelta(seconds=1))
     assert sync(calendar).outcome == SyncOutcome.OK
     assert calendar.sync_lease_until is None
+
+
+def test_a_run_a_dead_worker_left_running_is_closed_as_failed_by_the_next_sync(google, calendar):
+    put(google, calendar, "Event")
+    started = now() - timedelta(minutes=20)
+    dead = SyncRun.objects.create(connection=calendar, started_at=started)
+    # Another connection's run that is truly under way: not this sync's to close.
+    sibling = CalendarConnection.objects.create(
+        user=calendar.user, account=calendar.account, remote_id="other", name="Other"
+    )
+    other = SyncRun.objects.create(connection=sibling)
+    CalendarConnection.objects.filter(pk=calendar.pk).update(sync_lease_until=now() - timedelta(seconds=1))
+    assert sync(calendar).outcome == SyncOutcome.OK
+    dead.refresh_from_db()
+    assert (dead.outcome, dead.error) == (SyncOutcome.ERROR, ABANDONED_MESSAGE)
+    assert dead.finished_at is None and dead.started_at == started  # when it stopped is unknown, not made up
+    other.refresh_from_db()
+    assert other.outcome == SyncOutcome.RUNNING
+
+
+def test_a_sync_skipped_for_a_live_lease_leaves_the_running_run_alone(google, calendar):
+    running = SyncRun.objects.create(connection=calendar)
+    CalendarConnection.objects.filter(pk=calendar.pk).update(sync_lease_until=now() + timedelta(minutes=5))
+    assert sync(calendar).outcome == SKIPPED
+    running.refresh_from_db()
+    assert running.outcome == SyncOutcome.RUNNING and running.error == ""
 
 
 def lease_of(calendar):
