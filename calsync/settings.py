@@ -292,13 +292,24 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- Sync ---------------------------------------------------------------------------------------------
 SYNC_RUN_RETENTION_DAYS = env_int("SYNC_RUN_RETENTION_DAYS", 30)
-# A worker's claim on a connection's sync, renewed after every page; a crashed worker's claim lapses.
-SYNC_LEASE_SECONDS = 300
+# How long one request to a provider may wait for the connection or for the next bytes of its answer.
+PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 15)
 # Retries of one provider request (429, 5xx, timeouts): exponential backoff with full jitter from this base.
 # A wait longer than the cap (a long Retry-After) is not slept through: the connection backs off instead.
 PROVIDER_RETRY_ATTEMPTS = 4
 PROVIDER_RETRY_BASE_SECONDS = 1.0
 PROVIDER_RETRY_MAX_WAIT_SECONDS = 30.0
+# A worker's claim on a connection's sync, renewed before a request once a third of it has passed; a
+# crashed worker's claim lapses after it, so this is also how long its calendar waits to be synced again.
+SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 300)
+# Between two renewals a worker may wait for one request and one retry pause: the lease must outlast both
+# with room to spare, or a slow but live worker loses its calendar to a second one.
+if SYNC_LEASE_SECONDS < 2 * (PROVIDER_TIMEOUT_SECONDS + PROVIDER_RETRY_MAX_WAIT_SECONDS):
+    raise ImproperlyConfigured(
+        f"SYNC_LEASE_SECONDS ({SYNC_LEASE_SECONDS}) must be at least twice PROVIDER_TIMEOUT_SECONDS plus "
+        f"{PROVIDER_RETRY_MAX_WAIT_SECONDS:.0f} s of retry pause: "
+        f"{2 * (PROVIDER_TIMEOUT_SECONDS + PROVIDER_RETRY_MAX_WAIT_SECONDS):.0f} or more."
+    )
 # Backoff of a connection whose sync failed: base * 2**failures with jitter, capped.
 SYNC_BACKOFF_BASE_SECONDS = 60
 SYNC_BACKOFF_MAX_SECONDS = 6 * 60 * 60

@@ -617,8 +617,8 @@ def test_it_retries_a_server_error_and_a_reset_connection(account, proxy):
     assert pages[0].requests == 5  # the failed attempts count too (the dropped one never answered)
 
 
-def test_it_retries_a_request_that_timed_out(account, proxy, monkeypatch):
-    monkeypatch.setattr("connections.providers.caldav.TIMEOUT_SECONDS", 0.5)
+def test_it_retries_a_request_that_timed_out(account, proxy, settings):
+    settings.PROVIDER_TIMEOUT_SECONDS = 0.5
     one = account.put("one.ics", EVENT.format(uid="one", title="One"))
     proxy.faults.append(Fault("REPORT", -1, delay=1.5, body_contains=b"sync-collection"))
 

@@ -35,6 +35,8 @@ CONFIG_VARIABLES = {
     "REDIS_URL",
     "CELERY_BROKER_URL",
     "CELERY_RESULT_BACKEND",
+    "SYNC_LEASE_SECONDS",
+    "PROVIDER_TIMEOUT_SECONDS",
 }
 SECRETS = {"SECRET_KEY": "s" * 50, "ENCRYPTION_KEYS": f"k1:{generate_key()}"}
 
@@ -69,6 +71,14 @@ def test_it_refuses_a_malformed_private_caldav_network(tmp_path):
     result = start({**SECRETS, "CALDAV_PRIVATE_NETWORKS": "10.1.2.0/24,intranet"}, tmp_path)
     assert result.returncode != 0
     assert "CALDAV_PRIVATE_NETWORKS: 'intranet' is not a network" in result.stderr
+
+
+def test_it_refuses_a_sync_lease_shorter_than_a_request_and_a_retry_pause(tmp_path):
+    # Two requests' worth of the timeout plus the 30 s retry pause: 2 * (20 + 30) = 100 s.
+    result = start({**SECRETS, "PROVIDER_TIMEOUT_SECONDS": "20", "SYNC_LEASE_SECONDS": "99"}, tmp_path)
+    assert result.returncode != 0
+    assert "SYNC_LEASE_SECONDS (99) must be at least" in result.stderr and "100 or more" in result.stderr
+    assert start({**SECRETS, "PROVIDER_TIMEOUT_SECONDS": "20", "SYNC_LEASE_SECONDS": "100"}, tmp_path).returncode == 0
 
 
 def test_check_deploy_asks_for_site_url(settings):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import ClassVar
+from typing import ClassVar, cast
 from urllib.parse import urljoin, urlsplit
 
 import caldav
@@ -36,7 +36,7 @@ from connections.providers.base import (
     WriteResult,
 )
 from connections.providers.caldav_writes import CalDAVWriter
-from connections.providers.http import TIMEOUT_SECONDS
+from connections.providers.http import timeout_seconds
 from connections.providers.netguard import UnresolvableHost, UnsafeURL, ca_bundle, guarded_session, url_check
 from connections.providers.values import hex_color_or_blank
 
@@ -195,8 +195,10 @@ def _writer(credentials: Credentials, calendar: RemoteCalendar) -> Iterator[CalD
 
 def _client(url: str, username: str, password: str) -> caldav.DAVClient:
     # caldav passes `verify` with every request, which overrides the session's: give it the same bundle.
+    # caldav annotates the timeout as int, but hands it to requests, which takes fractions of a second too.
+    timeout = cast(int, timeout_seconds())
     client = caldav.DAVClient(
-        url=url, username=username, password=password, timeout=TIMEOUT_SECONDS, ssl_verify_cert=ca_bundle()
+        url=url, username=username, password=password, timeout=timeout, ssl_verify_cert=ca_bundle()
     )
     client.session = guarded_session()
     return client

@@ -47,7 +47,7 @@ from connections.providers.base import (
     TokenRejected,
     WriteResult,
 )
-from connections.providers.http import TIMEOUT_SECONDS, raise_for_transient
+from connections.providers.http import raise_for_transient, timeout_seconds
 from connections.providers.values import decode_jwt_claims, hex_color_or_blank
 
 # Read and write events on every calendar, plus who the person is (the OIDC subject and email).
@@ -83,7 +83,7 @@ class GoogleAdapter(ProviderAdapter):
             raise AuthorizationFailed("Google sent you back without an authorization code. Please try again.")
         oauth_flow = _flow(redirect_uri, code_verifier=str(flow.get("code_verifier", "")))
         try:
-            oauth_flow.fetch_token(code=code, timeout=TIMEOUT_SECONDS)
+            oauth_flow.fetch_token(code=code, timeout=timeout_seconds())
         except Warning as changed:
             # oauthlib warns when the granted scopes differ from the requested ones: the person unticked
             # calendar access on Google's consent screen.
@@ -138,7 +138,7 @@ class GoogleAdapter(ProviderAdapter):
                 settings.GOOGLE_REVOKE_URI,
                 data={"token": token},
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
-                timeout=TIMEOUT_SECONDS,
+                timeout=timeout_seconds(),
             )
         except requests.RequestException as exc:
             raise ProviderError(f"Google revoke: {type(exc).__name__}") from None
@@ -259,8 +259,9 @@ def _kept_alive_http() -> httplib2.Http:
     """One connection pool per thread (httplib2 is not thread-safe), so syncs one after another reuse the
     TLS connection instead of shaking hands for each. The token travels per request, never with the pool."""
     pool = getattr(_per_thread, "http", None)
-    if pool is None:
-        pool = _per_thread.http = httplib2.Http(timeout=TIMEOUT_SECONDS)
+    timeout = timeout_seconds()
+    if pool is None or pool.timeout != timeout:  # a pool carries the timeout it was made with
+        pool = _per_thread.http = httplib2.Http(timeout=timeout)
     return pool
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import requests
+from django.conf import settings
 
 from connections.providers.base import ProviderError, RateLimited
 
-TIMEOUT_SECONDS = 15
+
+def timeout_seconds() -> float:
+    """The wait for a provider's connection or its next bytes (PROVIDER_TIMEOUT_SECONDS), read per request."""
+    return float(settings.PROVIDER_TIMEOUT_SECONDS)
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:

@@ -37,7 +37,7 @@ from connections.providers.base import (
     TokenRejected,
     WriteResult,
 )
-from connections.providers.http import TIMEOUT_SECONDS, raise_for_transient
+from connections.providers.http import raise_for_transient, timeout_seconds
 from connections.providers.values import hex_color_or_blank
 
 # msal adds the reserved scopes itself (openid, profile, offline_access — the last one is what brings a
@@ -215,7 +215,7 @@ def _application() -> msal.ConfidentialClientApplication:
             # The authority comes from our settings: no need to ask Microsoft whether it knows it.
             instance_discovery=False,
             http_client=session,
-            timeout=TIMEOUT_SECONDS,
+            timeout=timeout_seconds(),
         )
     except (ValueError, requests.RequestException, MsalServiceError) as exc:
         # msal fetches the authority's OpenID configuration here; ValueError when it cannot.
@@ -299,7 +299,7 @@ def _graph_request(
                 "Accept": "application/json",
                 **(headers or {}),
             },
-            timeout=TIMEOUT_SECONDS,
+            timeout=timeout_seconds(),
         )
     except requests.RequestException as exc:
         raise ProviderError(f"{what}: {type(exc).__name__}") from None
