@@ -36,7 +36,7 @@ from connections.providers.base import (
     WriteResult,
 )
 from connections.providers.caldav_writes import CalDAVWriter
-from connections.providers.http import timeout_seconds
+from connections.providers.http import network_failure, timeout_seconds
 from connections.providers.netguard import UnresolvableHost, UnsafeURL, ca_bundle, guarded_session, url_check
 from connections.providers.values import hex_color_or_blank
 
@@ -73,7 +73,7 @@ class CalDAVAdapter(ProviderAdapter):
                 "That address answered, but not as a CalDAV server. Check the server address."
             ) from None
         except requests.RequestException as exc:
-            raise AuthorizationFailed(f"We could not reach {urlsplit(url).hostname} ({type(exc).__name__}).") from None
+            raise AuthorizationFailed(f"We could not reach {urlsplit(url).hostname}: {network_failure(exc)}.") from None
         credentials = Credentials(server_url=url, username=username, password=password)
         return Grant(credentials=credentials, identity=AccountIdentity(external_id=str(principal.url), email=username))
 
@@ -92,7 +92,7 @@ class CalDAVAdapter(ProviderAdapter):
         except (caldav_error.DAVError, etree.XMLSyntaxError, NotImplementedError, ValueError, TypeError) as exc:
             raise ProviderError(f"CalDAV calendar listing: {type(exc).__name__}", permanent=True) from None
         except requests.RequestException as exc:
-            raise ProviderError(f"CalDAV calendar listing: {type(exc).__name__}") from None
+            raise ProviderError(f"CalDAV calendar listing: {network_failure(exc)}") from None
         calendars = []
         for href, props in objects.items():
             calendar = _remote_calendar(urljoin(str(home.url), href), props)

@@ -44,7 +44,7 @@ from connections.providers.base import (
     RemoteCalendar,
     SkippedItem,
 )
-from connections.providers.http import raise_for_transient
+from connections.providers.http import network_failure, raise_for_transient
 from connections.providers.ical import ICalendarError, parse_resource
 from connections.providers.netguard import UnresolvableHost, UnsafeURL
 from connections.providers.retry import with_retries
@@ -376,9 +376,9 @@ class _Connection:
             except UnsafeURL as exc:
                 raise ProviderError(str(exc), permanent=True) from None
             except PERMANENT_REQUEST_ERRORS as exc:  # trying again cannot help
-                raise ProviderError(f"{what}: {type(exc).__name__}", permanent=True) from None
+                raise ProviderError(f"{what}: {network_failure(exc)}", permanent=True) from None
             except requests.RequestException as exc:  # timeouts, resets, refused connections
-                raise ProviderError(f"{what}: {type(exc).__name__}") from None
+                raise ProviderError(f"{what}: {network_failure(exc)}") from None
             except etree.XMLSyntaxError:
                 self._raise_for_status(what, sync_token)
                 raise ProviderError(f"{what}: the server's answer is not XML", permanent=True) from None

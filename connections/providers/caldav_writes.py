@@ -66,7 +66,7 @@ from connections.providers.base import (
     WriteResult,
 )
 from connections.providers.caldav_events import PERMANENT_REQUEST_ERRORS, resource_id
-from connections.providers.http import raise_for_transient
+from connections.providers.http import network_failure, raise_for_transient
 from connections.providers.ical import (
     ICalendarError,
     calendar_address,
@@ -445,9 +445,9 @@ class _Http:
             except UnsafeURL as exc:
                 raise ProviderError(str(exc), permanent=True) from None
             except PERMANENT_REQUEST_ERRORS as exc:
-                raise ProviderError(f"{what}: {type(exc).__name__}", permanent=True) from None
+                raise ProviderError(f"{what}: {network_failure(exc)}", permanent=True) from None
             except requests.RequestException as exc:  # timeouts, resets, refused connections
-                raise ProviderError(f"{what}: {type(exc).__name__}") from None
+                raise ProviderError(f"{what}: {network_failure(exc)}") from None
             response = self.last_response
             if response is None:
                 raise ProviderError(f"{what}: no answer from the server")

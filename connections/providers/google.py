@@ -47,7 +47,7 @@ from connections.providers.base import (
     TokenRejected,
     WriteResult,
 )
-from connections.providers.http import raise_for_transient, timeout_seconds
+from connections.providers.http import network_failure, raise_for_transient, timeout_seconds
 from connections.providers.values import decode_jwt_claims, hex_color_or_blank
 
 # Read and write events on every calendar, plus who the person is (the OIDC subject and email).
@@ -96,8 +96,10 @@ class GoogleAdapter(ProviderAdapter):
             raise AuthorizationFailed("Google granted different permissions than calsync asked for.") from None
         except OAuth2Error as exc:
             raise AuthorizationFailed(f"Google refused the sign-in ({exc.error}). Please try again.") from None
-        except (requests.RequestException, ValueError, TypeError) as exc:  # unreachable, or not the JSON it should be
-            raise ProviderError(f"Google token endpoint: {type(exc).__name__}") from None
+        except requests.RequestException as exc:
+            raise ProviderError(f"Google token endpoint: {network_failure(exc)}") from None
+        except (ValueError, TypeError) as exc:  # not the JSON it should be
+            raise ProviderError(f"Google token endpoint: malformed response ({type(exc).__name__})") from None
         google_credentials = oauth_flow.credentials
         identity = _identity_from_id_token(google_credentials.id_token)
         if not google_credentials.refresh_token:
@@ -123,8 +125,10 @@ class GoogleAdapter(ProviderAdapter):
             if _refresh_error_code(exc) == "invalid_grant":
                 raise AuthRevoked("Google refused the refresh token (invalid_grant)") from None
             raise ProviderError("Google token refresh failed", permanent=not exc.retryable) from None
-        except (google.auth.exceptions.TransportError, ValueError, TypeError) as exc:  # unreachable or malformed
-            raise ProviderError(f"Google token endpoint: {type(exc).__name__}") from None
+        except google.auth.exceptions.TransportError as exc:  # google-auth's wrapper of the requests failure
+            raise ProviderError(f"Google token endpoint: {network_failure(exc.__cause__ or exc)}") from None
+        except (ValueError, TypeError) as exc:
+            raise ProviderError(f"Google token endpoint: malformed response ({type(exc).__name__})") from None
         # Google keeps the refresh token; google-auth carries the old one over.
         return _credentials_from_google(google_credentials)
 
@@ -141,7 +145,7 @@ class GoogleAdapter(ProviderAdapter):
                 timeout=timeout_seconds(),
             )
         except requests.RequestException as exc:
-            raise ProviderError(f"Google revoke: {type(exc).__name__}") from None
+            raise ProviderError(f"Google revoke: {network_failure(exc)}") from None
         raise_for_transient(response, "Google revoke")
         if response.status_code == 200:
             return
@@ -272,9 +276,9 @@ def call_api(execute: Callable[[], T], what: str) -> T:
     except HttpError as exc:
         raise api_error(exc, what) from None
     except (httplib2.HttpLib2Error, OSError) as exc:  # refused, reset, timed out, name not found
-        raise ProviderError(f"{what}: {type(exc).__name__}") from None
+        raise ProviderError(f"{what}: {network_failure(exc)}") from None
     except http.client.HTTPException as exc:  # an answer cut off part-way (IncompleteRead): worth a retry
-        raise ProviderError(f"{what}: {type(exc).__name__}") from None
+        raise ProviderError(f"{what}: {network_failure(exc)}") from None
     except ValueError as exc:  # a body that is not the JSON it should be
         raise ProviderError(f"{what}: malformed response ({type(exc).__name__})") from None
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
+import socket
+import ssl
+
 import requests
 from django.conf import settings
+from urllib3.exceptions import ProtocolError
 
 from connections.providers.base import ProviderError, RateLimited
 
@@ -11,6 +16,39 @@ from connections.providers.base import ProviderError, RateLimited
 def timeout_seconds() -> float:
     """The wait for a provider's connection or its next bytes (PROVIDER_TIMEOUT_SECONDS), read per request."""
     return float(settings.PROVIDER_TIMEOUT_SECONDS)
+
+
+def network_failure(exc: BaseException) -> str:
+    """What went wrong with a request that got no whole answer, in words for the person who reads it on
+    their connections page, with the client library's exception name after it for staff."""
+    return f"{_what_happened(exc)} ({type(exc).__name__})"
+
+
+def _what_happened(exc: BaseException) -> str:
+    # Most specific first: requests' SSLError and ConnectTimeout are ConnectionErrors too.
+    if isinstance(exc, requests.exceptions.SSLError | ssl.SSLError):
+        return "the secure connection failed (a certificate or TLS problem)"
+    if isinstance(exc, requests.exceptions.TooManyRedirects):
+        return "the server redirected too many times"
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+        return "the server's address cannot be used"
+    if isinstance(exc, socket.gaierror):
+        return "the server's name could not be found"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"could not connect within {timeout_seconds():g} s"
+    if isinstance(exc, requests.Timeout | TimeoutError):
+        return f"no answer within {timeout_seconds():g} s"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError | http.client.HTTPException | ConnectionResetError):
+        return "the connection broke off before the answer was complete"
+    if isinstance(exc, requests.ConnectionError):
+        # requests reports a connection dropped mid-exchange as "Connection aborted" around urllib3's
+        # ProtocolError; anything else is a connection that could not be made (refused, unreachable).
+        if any(isinstance(arg, ProtocolError) for arg in exc.args):
+            return "the connection broke off before the answer was complete"
+        return "could not connect"
+    if isinstance(exc, ConnectionRefusedError):
+        return "could not connect"
+    return "a network error"
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:

@@ -37,7 +37,7 @@ from connections.providers.base import (
     TokenRejected,
     WriteResult,
 )
-from connections.providers.http import raise_for_transient, timeout_seconds
+from connections.providers.http import network_failure, raise_for_transient, timeout_seconds
 from connections.providers.values import hex_color_or_blank
 
 # msal adds the reserved scopes itself (openid, profile, offline_access — the last one is what brings a
@@ -105,7 +105,9 @@ class MicrosoftAdapter(ProviderAdapter):
             # msal refuses a response whose state (ValueError) or ID-token nonce (RuntimeError) does not
             # match its flow.
             raise AuthorizationFailed("Microsoft's answer did not match this sign-in. Please try again.") from None
-        except (requests.RequestException, MsalServiceError) as exc:  # MsalServiceError: a 5xx
+        except requests.RequestException as exc:
+            raise ProviderError(f"Microsoft token endpoint: {network_failure(exc)}") from None
+        except MsalServiceError as exc:  # a 5xx
             raise ProviderError(f"Microsoft token endpoint: {type(exc).__name__}") from None
         if "access_token" not in result:
             _raise_token_error(result, during_connect=True)
@@ -128,7 +130,9 @@ class MicrosoftAdapter(ProviderAdapter):
             raise AuthRevoked("no refresh token stored")
         try:
             result = _application().acquire_token_by_refresh_token(credentials.refresh_token, scopes=SCOPES)
-        except (requests.RequestException, MsalServiceError, ValueError) as exc:  # a 5xx, or not JSON
+        except requests.RequestException as exc:
+            raise ProviderError(f"Microsoft token endpoint: {network_failure(exc)}") from None
+        except (MsalServiceError, ValueError) as exc:  # a 5xx, or not JSON
             raise ProviderError(f"Microsoft token endpoint: {type(exc).__name__}") from None
         if "access_token" not in result:
             _raise_token_error(result, during_connect=False)
@@ -302,7 +306,7 @@ def _graph_request(
             timeout=timeout_seconds(),
         )
     except requests.RequestException as exc:
-        raise ProviderError(f"{what}: {type(exc).__name__}") from None
+        raise ProviderError(f"{what}: {network_failure(exc)}") from None
     if response.status_code == 401:
         raise TokenRejected(f"{what}: access token rejected (401)")
     raise_for_transient(response, what)
