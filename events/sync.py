@@ -221,8 +221,9 @@ def _renew(connection: CalendarConnection, lease: datetime) -> datetime:
 
 
 def _close_abandoned_runs(connection: CalendarConnection) -> None:
-    """Mark as failed the runs a dead worker left "running": we hold the lease, so none of them is alive.
-    Their end time stays unknown (empty) rather than made up."""
+    """Mark as failed the runs a dead worker left "running": we hold the lease, so none of them may go on
+    (a worker that was only slow finds its lease gone and writes its own ending over this). Their end time
+    stays unknown (empty) rather than made up."""
     SyncRun.objects.filter(connection=connection, outcome=SyncOutcome.RUNNING).update(
         outcome=SyncOutcome.ERROR, error=ABANDONED_MESSAGE
     )
