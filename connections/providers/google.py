@@ -137,12 +137,13 @@ class GoogleAdapter(ProviderAdapter):
         token = credentials.refresh_token or credentials.access_token
         if not token:
             return
+        timeout = timeout_seconds()
         try:
             response = requests.post(
                 settings.GOOGLE_REVOKE_URI,
                 data={"token": token},
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
-                timeout=timeout_seconds(),
+                timeout=timeout,
             )
         except requests.RequestException as exc:
             raise ProviderError(f"Google revoke: {network_failure(exc)}") from None
