@@ -35,12 +35,17 @@ class AuditAction(models.TextChoices):
     # Sync
     SYNC_SWEEP_HELD = "sync.sweep_held", "Large deletion held"
     SYNC_SWEEP_CONFIRMED = "sync.sweep_confirmed", "Large deletion confirmed"
+    SYNC_DELETIONS_HELD = "sync.deletions_held", "Deletions reported by the provider held"
     # Events changed in calsync
     EVENT_CREATED = "event.created", "Event created"
     EVENT_UPDATED = "event.updated", "Event updated"
     EVENT_DELETED = "event.deleted", "Event deleted"
     EVENT_CONFLICT = "event.conflict", "Event edit conflicted"
     # Operations
+    ADMIN_ADDED = "ops.admin_added", "Added in the admin"
+    ADMIN_CHANGED = "ops.admin_changed", "Changed in the admin"
+    ADMIN_DELETED = "ops.admin_deleted", "Deleted in the admin"
+    ADMIN_ACTION = "ops.admin_action", "Admin action run"
     SECRETS_ROTATED = "ops.secrets_rotated", "Secrets re-encrypted under a new key"
     AUDIT_ARCHIVED = "ops.audit_archived", "Audit rows archived"
 

@@ -57,7 +57,10 @@ class ProviderAccount(models.Model):
     scopes = models.JSONField(default=list, blank=True)
 
     status = models.CharField(max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE)
-    last_error = models.TextField(blank=True)
+    last_error = models.TextField(blank=True, help_text="The last failure using the account's credentials.")
+    reconnect_reason = models.TextField(
+        blank=True, help_text="Why the person must reconnect (kept apart from the last error); empty when active."
+    )
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True, help_text="Last time a credential was used.")
     created_at = models.DateTimeField(default=now)

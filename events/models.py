@@ -85,7 +85,6 @@ class CalendarEvent(models.Model):
     sync_status = models.CharField(max_length=16, choices=EventSyncStatus.choices, default=EventSyncStatus.SYNCED)
     provider_data = models.JSONField(default=dict, blank=True, help_text="Provider fields we keep but do not model.")
     metadata = models.JSONField(default=dict, blank=True, help_text="Attendees, organizer, conference links, ...")
-
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -322,3 +321,33 @@ class SyncRun(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+
+class UnreadableItem(models.Model):
+    """A provider item (an event, a CalDAV resource) of a calendar that the sync could not read.
+
+    Kept until a later sync reads it (or the provider removes it), so what was skipped stays visible on the
+    calendar and in the admin rather than only in one run's notes; the calendar does not read plain
+    "Synced" while any are left.
+    """
+
+    connection = models.ForeignKey(
+        CalendarConnection, on_delete=models.CASCADE, related_name="unreadable_items", db_index=False
+    )
+    provider_item_id = models.CharField(max_length=1024, help_text="The provider's id or the resource's href.")
+    reason = models.TextField(help_text="Why it could not be read, for the person and staff.")
+    first_seen_at = models.DateTimeField(default=now)
+    last_seen_at = models.DateTimeField(default=now)
+
+    class Meta:
+        db_table = "unreadable_items"
+        constraints: ClassVar[list[Any]] = [
+            # Also serves "a calendar's unreadable items" (the key leads with the connection).
+            models.UniqueConstraint(
+                fields=["connection", "provider_item_id"], name="unreadable_items_connection_item_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_item_id} of calendar {self.connection_id}"
