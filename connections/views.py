@@ -43,6 +43,8 @@ PASSWORD_PROVIDERS = (Provider.ICLOUD, Provider.CALDAV)
 START_LIMIT = Limit(per_user=10, per_ip=30, period_seconds=600)
 CALLBACK_LIMIT = Limit(per_user=10, per_ip=30, period_seconds=600)
 CALDAV_LIMIT = Limit(per_user=10, per_ip=30, period_seconds=600)
+# Each visit to the calendar chooser asks the provider for the account's calendars.
+CHOOSER_LIMIT = Limit(per_user=30, per_ip=60, period_seconds=600)
 # A sync costs provider quota; a person clicking "sync now" a few times a minute is plenty.
 SYNC_NOW_LIMIT = Limit(per_user=30, per_ip=60, period_seconds=600)
 
@@ -186,6 +188,8 @@ def caldav_connect(request: HttpRequest, provider: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def choose_calendars(request: HttpRequest, account_id: int) -> HttpResponse:
     account = get_object_or_404(ProviderAccount, pk=account_id, user=request.user)
+    if not request_allowed(request, "choose_calendars", CHOOSER_LIMIT):
+        return _too_many(request)
     adapter = _adapter(account.provider)
     try:
         remote = provider_call(account, adapter.list_calendars)

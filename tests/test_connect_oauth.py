@@ -265,3 +265,19 @@ def test_fifty_concurrent_callbacks_with_one_state_make_exactly_one_connection(o
     assert sorted(statuses) == [302] + [400] * (CONCURRENT_CALLBACKS - 1)
     assert ProviderAccount.objects.filter(user=owner).count() == 1
     assert refusals("used") == CONCURRENT_CALLBACKS - 1
+
+
+def test_the_calendar_chooser_is_rate_limited_before_it_asks_the_provider(
+    owner_client, owner, google_person, fake_google, monkeypatch
+):
+    monkeypatch.setattr("connections.views.CHOOSER_LIMIT", Limit(per_user=3, per_ip=100, period_seconds=600))
+    owner_client.get(consent(start(owner_client, "google")))
+    account = ProviderAccount.objects.get(user=owner)
+    chooser = reverse("connections_choose", args=[account.pk])
+    fake_google.request_log.clear()
+    assert [owner_client.get(chooser).status_code for _ in range(3)] == [200, 200, 200]
+    assert owner_client.get(chooser).status_code == 429
+    assert owner_client.post(chooser, {"calendars": ["team@group.calendar.google.com"]}).status_code == 429
+    listings = [route for _, route, _ in fake_google.request_log if "calendarList" in route]
+    assert len(listings) == 3  # the refused visits cost the provider nothing
+    assert not CalendarConnection.objects.filter(user=owner).exists()
