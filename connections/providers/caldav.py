@@ -68,6 +68,8 @@ class CalDAVAdapter(ProviderAdapter):
             raise AuthorizationFailed(_wrong_password_message(url)) from None
         except NotImplementedError:  # caldav's answer to Negotiate/NTLM-only servers
             raise AuthorizationFailed("That server asks for a sign-in method calsync does not support.") from None
+        except UnsafeURL:
+            raise  # a redirect to a refused address says so, rather than "not a CalDAV server" (a ValueError)
         except (caldav_error.DAVError, etree.XMLSyntaxError, ValueError, TypeError, KeyError):
             raise AuthorizationFailed(
                 "That address answered, but not as a CalDAV server. Check the server address."

@@ -2,9 +2,13 @@
 
 A CalDAV server URL is user input that our workers will fetch, which makes it a server-side request
 forgery vector: `https://169.254.169.254/` (cloud metadata), `https://localhost:6379/` or a private
-address behind the firewall. The check happens where it cannot be dodged, at connect time on the socket's
-real peer address, so it also covers redirects and DNS answers that change between a check and the
-connection (rebinding). `url_check` runs the same policy early, for a clear message on the form.
+address behind the firewall. The check happens where it cannot be dodged, in the connection itself, before
+any packet is sent: each new connection (the first request and every redirect) resolves its host once,
+checks every address, and connects to a checked address itself, so urllib3 never resolves the name again and
+a DNS answer that changes after the check (rebinding) cannot move the socket. TLS still verifies the
+certificate for, and sends SNI with, the host name. Nothing is connected before the verdict, so a refused
+address gets one message whether its port is open, closed or filtered, and cannot be used to scan ports.
+`url_check` runs the same policy early, for a clear message on the form.
 
 Settings: CALDAV_ALLOW_PRIVATE_HOSTS allows every address (tests and the local demo run CalDAV on
 loopback); CALDAV_PRIVATE_NETWORKS allows chosen networks only (an internal CalDAV server).
@@ -15,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,8 +28,17 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util.connection import HAS_IPV6
+from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# One getaddrinfo answer: (family, type, proto, canonname, sockaddr).
+AddressInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
+
+# A CalDAV server may send /.well-known/caldav to its root and the root on to a home; requests' default of
+# 30 hops is a long walk through addresses a stranger picks.
+MAX_REDIRECTS = 5
 
 
 class UnsafeURL(ValueError):
@@ -79,14 +93,24 @@ def url_check(url: str) -> str:
     if parts.username or parts.password:
         raise UnsafeURL("Put the user name and password in their own fields, not in the address.")
     try:
-        port = parts.port or 443
-        answers = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+        checked_addresses(parts.hostname, parts.port or 443)
+    except UnsafeURL:
+        raise  # (a ValueError too, but a verdict, not a failed lookup)
     except (OSError, ValueError):
         raise UnresolvableHost(f"We could not find the server {parts.hostname}. Check the address.") from None
-    for *_, sockaddr in answers:
-        if not address_allowed(str(sockaddr[0])):
-            raise UnsafeURL(_refusal(parts.hostname))
     return url.strip()
+
+
+def checked_addresses(host: str, port: int) -> list[AddressInfo]:
+    """Every address `host` resolves to, resolved once; UnsafeURL if any of them is refused.
+
+    All of them, not only the one a connection would try first: which one that is is the resolver's choice.
+    Resolution failures are the resolver's own exceptions (socket.gaierror).
+    """
+    answers = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    if any(not address_allowed(str(sockaddr[0])) for *_, sockaddr in answers):
+        raise UnsafeURL(_refusal(host))
+    return answers
 
 
 def guarded_session() -> requests.Session:
@@ -96,6 +120,7 @@ def guarded_session() -> requests.Session:
     # ~/.netrc credentials handed to a host the person chose. Only the CA bundle is honoured.
     session.trust_env = False
     session.verify = ca_bundle()
+    session.max_redirects = MAX_REDIRECTS
     session.mount("https://", _GuardedAdapter())
     session.mount("http://", _RefusePlainHTTP())
     return session
@@ -118,13 +143,44 @@ def _private_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
 
 
 class _GuardedHTTPSConnection(HTTPSConnection):
+    """Connects only to addresses it has checked; TLS then runs against `self.host`, the name."""
+
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        peer = str(sock.getpeername()[0])
-        if not address_allowed(peer):
-            sock.close()
-            raise UnsafeURL(_refusal(self.host))
+        try:
+            answers = checked_addresses(self._dns_host, self.port)
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        try:
+            sock = self._connect_to_one_of(answers)
+        except TimeoutError as exc:
+            message = f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+            raise ConnectTimeoutError(self, message) from exc
+        except OSError as exc:
+            raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
+        sys.audit("http.client.connect", self, self.host, self.port)
         return sock
+
+    def _connect_to_one_of(self, answers: list[AddressInfo]) -> socket.socket:
+        """urllib3's create_connection, but to the checked socket addresses: no second lookup."""
+        error: OSError = OSError(f"{self.host} has no address to connect to")
+        for family, kind, proto, _, sockaddr in answers:
+            if family == socket.AF_INET6 and not HAS_IPV6:
+                continue
+            sock = socket.socket(family, kind, proto)
+            try:
+                for option in self.socket_options or ():
+                    sock.setsockopt(*option)
+                if self.timeout is not _DEFAULT_TIMEOUT:
+                    sock.settimeout(self.timeout)
+                if self.source_address:
+                    sock.bind(self.source_address)
+                sock.connect(sockaddr)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            return sock
+        raise error
 
 
 class _GuardedHTTPSConnectionPool(HTTPSConnectionPool):
