@@ -158,7 +158,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    # allauth's, counting an address only for the account that proved it (accounts.selectors).
+    "accounts.backends.EmailOwnerAuthenticationBackend",
 ]
 # auth.W004 says USERNAME_FIELD is not unique: email is unique only among users that are not deleted
 # (the partial index users_email_key), and both backends look users up through that index.
@@ -202,6 +203,16 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupProfileForm"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+# An address is proved by a code emailed to it and typed into the browser that asked for it. An added
+# address is stored only once proved, so nobody can park someone else's address on their account, and
+# no link the address's owner clicks can finish a sign-up someone else started.
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+# Sign-up, reset and codes count an address only for the account that proved it (accounts.allauth_forms).
+ACCOUNT_FORMS = {
+    "signup": "accounts.allauth_forms.SignupForm",
+    "reset_password": "accounts.allauth_forms.ResetPasswordForm",  # nosec B105 (a form, not a password)
+    "confirm_email_verification_code": "accounts.allauth_forms.ConfirmEmailVerificationCodeForm",
+}
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 # A password change keeps this session and ends every other one (accounts.signals).
@@ -217,7 +228,9 @@ ACCOUNT_RATE_LIMITS = {
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",  # nosec B105 (a rate, not a password)
     "reset_password_from_key": "20/m/ip",  # nosec B105 (a rate, not a password)
-    "confirm_email": "1/3m/key",
+    # One code to an address per 10 s (allauth's default with codes: a code that cannot be sent is a 429,
+    # since only the newest code in the session works, so a long cooldown would block sign-ups).
+    "confirm_email": "1/10s/key",
     "change_password": "5/m/user",  # nosec B105 (a rate, not a password)
     "reauthenticate": "10/m/user",
 }

@@ -1,4 +1,4 @@
-"""Helpers for driving allauth's real pages in tests: reading links from the outbox, TOTP codes."""
+"""Helpers for driving allauth's real pages in tests: reading links and codes from the outbox, TOTP codes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import hmac
 import re
 import struct
 import time
+from typing import Any
 
 from django.core import mail
+from django.test import Client
 
 
 def link_in_last_email(path_prefix: str) -> str:
@@ -18,6 +20,25 @@ def link_in_last_email(path_prefix: str) -> str:
     match = re.search(rf"https?://[^/\s]+({re.escape(path_prefix)}\S*)", body)
     assert match, f"no {path_prefix} link in: {body}"
     return match.group(1)
+
+
+# allauth's user codes: two groups of four from RFC 8628's unambiguous letters.
+EMAILED_CODE = re.compile(r"^\s*([BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4})\s*$", re.MULTILINE)
+
+
+def code_in_last_email(to: str | None = None) -> str:
+    """The verification code in the newest email (to `to`, when given)."""
+    messages = [message for message in mail.outbox if to is None or to in message.to]
+    assert messages, f"no email to {to}"
+    body = str(messages[-1].body)
+    match = EMAILED_CODE.search(body)
+    assert match, f"no code in: {body}"
+    return match.group(1)
+
+
+def enter_emailed_code(client: Client, to: str | None = None) -> Any:
+    """Type the code allauth emailed into the page that asks for it (the browser that asked for it)."""
+    return client.post("/accounts/confirm-email/", {"code": code_in_last_email(to)})
 
 
 def totp_code(secret: str, at: float | None = None) -> str:
