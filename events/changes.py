@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import partial
 from typing import Any
 
@@ -22,8 +22,9 @@ from django.utils.timezone import now
 from audit.models import AuditAction
 from audit.services import record
 from connections.models import AccountStatus, CalendarConnection
-from connections.providers.base import RESPONSES, EventDraft
+from connections.providers.base import RESPONSES, EventDraft, EventTime
 from connections.providers.registry import adapter_for
+from connections.providers.series_moves import SeriesMove
 from events.drafts import (
     draft_from_payload,
     draft_of_row,
@@ -323,6 +324,7 @@ def _check_editable(event: CalendarEvent, *, deleting: bool = False) -> None:
 
 
 def _change_event(event: CalendarEvent, draft: EventDraft, *, notify: bool, actor: Any) -> EventChange:
+    draft = _series_moved(event, draft)
     pending_create = _open_change(event, ChangeOperation.CREATE)
     if pending_create is not None:
         pending_create.payload = {**pending_create.payload, **draft_payload(draft)}
@@ -342,6 +344,64 @@ def _change_event(event: CalendarEvent, draft: EventDraft, *, notify: bool, acto
             )
     _apply(event, draft)
     return change
+
+
+def _series_moved(event: CalendarEvent, draft: EventDraft) -> EventDraft:
+    """A series moved in time keeps its exceptions: its EXDATEs, RDATEs and a date-time UNTIL, and the
+    original starts of its stored exceptions, move the same wall-clock distance in its zone (as the
+    provider's copy will: `series_moves`). Only when the person kept the rule as it was: lines they
+    wrote anew are theirs, in terms of the new start."""
+    if not event.recurrence or not draft.recurrence:
+        return draft
+    current = draft_of_row(event)
+    if tuple(draft.recurrence) != current.recurrence:
+        return draft
+    move = SeriesMove.between(current.start, _in_own_zone(draft.start, draft.timezone))
+    if move is None:
+        return draft
+    for row in CalendarEvent.objects.select_for_update().filter(
+        recurring_event=event, deleted_at__isnull=True, original_start__isnull=False
+    ):
+        _move_exception(row, event, move)
+    return replace(draft, recurrence=move.moved_lines(draft.recurrence))
+
+
+def _move_exception(row: CalendarEvent, master: CalendarEvent, move: SeriesMove) -> None:
+    """An exception's original start moves with its series; so do its times when it was only changed, not
+    moved (it still started where its occurrence did), as the CalDAV writer moves the override."""
+    original = row.original_start
+    if original is None:
+        return
+    row.original_start = _stored_moment(move.moved(_series_value(original, master)))
+    if row.start == original:
+        own = draft_of_row(row)
+        for name, value in row_fields(
+            replace(own, start=move.moved(own.start), end=move.moved(own.end)), metadata=row.metadata
+        ).items():
+            setattr(row, name, value)
+    row.save()
+
+
+def _series_value(stored: datetime, master: CalendarEvent) -> EventTime:
+    """A stored original start as the series names its occurrences: a date, a wall clock or an instant."""
+    if master.all_day:
+        return stored.astimezone(UTC).date()
+    if zone_or_none(master.timezone) is None:
+        return stored.astimezone(UTC).replace(tzinfo=None)
+    return stored
+
+
+def _stored_moment(value: EventTime) -> datetime:
+    if not isinstance(value, datetime):
+        return datetime.combine(value, time(0), tzinfo=UTC)
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _in_own_zone(value: EventTime, timezone: str) -> EventTime:
+    zone = zone_or_none(timezone)
+    if isinstance(value, datetime) and value.tzinfo is not None and zone is not None:
+        return value.astimezone(zone)
+    return value
 
 
 def _seen_etag(change: EventChange, event: CalendarEvent) -> str:

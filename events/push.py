@@ -282,6 +282,7 @@ def _pushed(connection: CalendarConnection, change: EventChange, written: WriteR
                     events=[remote for remote in written.events if remote.provider_event_id not in settle],
                     settle=set(),
                 )
+                _drop_unnamed_exceptions(connection, written)
             return
         _queue_dependents(current)
         current.delete()
@@ -290,6 +291,7 @@ def _pushed(connection: CalendarConnection, change: EventChange, written: WriteR
             _delete_rows(connection, change, event)
         if written is not None:
             provider_copy_store(connection=connection, events=written.events, settle=settle)
+            _drop_unnamed_exceptions(connection, written)
             if event is not None and not written.events:
                 # No copy came back: the next inbound sync compares against this etag.
                 CalendarEvent.objects.filter(pk=event.pk).update(etag=written.etag[:255])
@@ -321,6 +323,24 @@ def _rebase_others(connection: CalendarConnection, change: EventChange, written:
         EventChange.objects.filter(connection=connection, base_etag__in=replaced).filter(
             Q(provider_event_id=pid) | Q(provider_event_id="", master_provider_event_id=pid)
         ).exclude(pk=change.pk).exclude(status=ChangeStatus.CONFLICT).update(base_etag=etag[:255])
+
+
+def _drop_unnamed_exceptions(connection: CalendarConnection, written: WriteResult) -> None:
+    """A write whose copy is the whole series (a CalDAV resource): its stored exceptions that the copy no
+    longer names are gone. A series moved in time gives its overrides new ids (their RECURRENCE-IDs moved
+    with it), and the next sync finds the resource unchanged, so nothing else would drop the old rows: they
+    would show beside the new ones. Rows with a change of their own still waiting keep it for its push."""
+    if not written.complete or not written.events:
+        return
+    series = {remote.master_id or remote.provider_event_id for remote in written.events}
+    named = {remote.provider_event_id for remote in written.events}
+    waiting = EventChange.objects.filter(connection=connection, event__isnull=False).values("event_id")
+    CalendarEvent.objects.filter(
+        connection=connection,
+        master_provider_event_id__in=series,
+        provider_event_id__isnull=False,
+        deleted_at__isnull=True,
+    ).exclude(provider_event_id__in=named).exclude(pk__in=waiting).update(deleted_at=now(), updated_at=now())
 
 
 def _queue_dependents(change: EventChange) -> None:

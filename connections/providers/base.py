@@ -188,6 +188,9 @@ class WriteResult:
     provider_event_id: str
     etag: str
     events: tuple[RemoteEvent, ...] = ()
+    # `events` is all the provider holds for the series (a CalDAV resource): stored events of the series it
+    # does not name are gone (a series moved in time gives its overrides new ids).
+    complete: bool = False
 
 
 # The answers a person can give an invitation they did not organize.

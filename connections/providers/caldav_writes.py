@@ -16,6 +16,10 @@ or a DELETE:
   (a PUT retried after its answer was lost) and counts as done.
 - delete: DELETE with `If-Match`; a resource already gone is fine. Cancelling one occurrence adds an
   EXDATE (in the form of the master's DTSTART) to the master and drops the occurrence's override.
+- a whole series moved (its master's DTSTART): its EXDATEs, RDATEs, a date-time UNTIL and every override's
+  RECURRENCE-ID move the same wall-clock distance in its zone (`series_moves`), and an override that was
+  only changed (not moved) moves with it; recurrence lines the draft brings changed are written as they are,
+  in terms of the new start. Without this, cancelled occurrences come back and moved ones show twice.
 - respond: PARTSTAT of the person's own ATTENDEE and nothing else: RFC 6638 3.2.2.1 allows an attendee's
   client few changes, and the server sends the reply to the organizer itself.
 
@@ -76,6 +80,7 @@ from connections.providers.ical import (
 )
 from connections.providers.netguard import UnresolvableHost, UnsafeURL
 from connections.providers.retry import with_retries
+from connections.providers.series_moves import SeriesMove
 
 logger = logging.getLogger(__name__)
 
@@ -180,9 +185,21 @@ class CalDAVWriter:
                         "Only some occurrences of this series are in your calendar: change them one at a time."
                     )
                 parsed = _event_with_id(events, href)
+                before = _dt(master.get("DTSTART"))
                 changed = _apply_draft(master, draft, parsed)
-                if draft.recurrence and (parsed is None or tuple(parsed.recurrence) != tuple(draft.recurrence)):
+                after = _dt(master.get("DTSTART"))
+                move = SeriesMove.between(before, after) if before is not None and after is not None else None
+                rule_kept = parsed is not None and tuple(parsed.recurrence) == tuple(draft.recurrence)
+                if draft.recurrence and not rule_kept:
+                    # The draft's lines are the series as it will be: already in terms of its new start.
                     _set_recurrence(master, draft.recurrence)
+                elif move is not None:
+                    move.move_series(master)  # the series keeps its exceptions and its end
+                if move is not None:
+                    for moved in _overrides(calendar):
+                        move.move_override(moved)
+                        _touch(moved, now)
+                if (draft.recurrence and not rule_kept) or move is not None:
                     _drop_overrides_after_end(calendar, master)
                     changed = True
                 if changed:
@@ -370,7 +387,7 @@ class CalDAVWriter:
             if found is None:
                 raise ProviderError("the server's copy does not hold the changed occurrence", permanent=True)
             reported = found.provider_event_id
-        return WriteResult(provider_event_id=reported, etag=stored.etag, events=events)
+        return WriteResult(provider_event_id=reported, etag=stored.etag, events=events, complete=True)
 
     def _parse(self, href: str, stored: _Copy) -> tuple[RemoteEvent, ...]:
         """The resource's events, exactly as the inbound sync reads them; ICalendarError when it cannot."""

@@ -1,0 +1,215 @@
+"""A whole series moved in time: where each of its occurrence-naming values goes with it.
+
+A series is anchored on its first start (DTSTART) and repeats on the wall clock of its zone (RFC 5545
+3.3.10: a 09:00 Berlin meeting stays at 09:00 across DST). Everything else that names an occurrence — an
+EXDATE, an RDATE, a date-time UNTIL, the RECURRENCE-ID of an override — names it by its start, so when the
+series' start moves, they must move as much or they stop naming anything: cancelled occurrences come back,
+moved ones show twice, the last one falls after UNTIL.
+
+"As much" is the same wall-clock distance in the series' zone, not the same number of seconds: a series
+moved an hour later keeps every occurrence an hour later on its own clock, whichever side of a DST change it
+falls. A value written in UTC (an EXDATE with `Z`, the UNTIL RFC 5545 requires in UTC) is read on the old
+zone's clock, moved, placed on the new zone's clock (the series may change zone too) and written in UTC
+again. Date values (all-day series, a date UNTIL) move by whole days: the days the first start moved.
+
+Used by the CalDAV writer (on the VEVENTs of a resource) and by the edit services (on a stored series'
+recurrence lines and its exceptions' original starts), so both sides move a series alike.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+import icalendar
+from icalendar.parser import Contentline
+from icalendar.prop import vDDDLists, vDDDTypes
+
+from connections.providers.base import EventTime
+
+OCCURRENCE_LISTS = ("EXDATE", "RDATE")
+RULES = ("RRULE", "EXRULE")
+
+
+@dataclass(frozen=True)
+class SeriesMove:
+    """How far a series' first start moved: on the wall clock, in whole days, and from which zone to which
+    (None: floating, or all-day)."""
+
+    wall: timedelta
+    days: timedelta
+    old_zone: tzinfo | None
+    new_zone: tzinfo | None
+
+    @classmethod
+    def between(cls, old: EventTime, new: EventTime) -> SeriesMove | None:
+        """The move from a series' old first start to its new one; None when it did not move (same wall
+        clock, same zone) or when it changed between all-day and timed (nothing can be carried over)."""
+        if isinstance(old, datetime) != isinstance(new, datetime):
+            return None
+        old_wall, new_wall = _wall(old), _wall(new)
+        old_zone, new_zone = _zone(old), _zone(new)
+        if old_wall == new_wall and _same_zone(old_zone, new_zone):
+            return None
+        days = timedelta(days=(_as_date(new_wall) - _as_date(old_wall)).days)
+        return cls(wall=new_wall - old_wall, days=days, old_zone=old_zone, new_zone=new_zone)
+
+    def moved(self, value: EventTime) -> EventTime:
+        """One occurrence-naming value, moved with the series (in the same form: date, floating, zoned or UTC)."""
+        if not isinstance(value, datetime):
+            return value + self.days
+        if value.tzinfo is None:
+            return value + self.wall
+        wall = value.astimezone(self.old_zone or UTC).replace(tzinfo=None) + self.wall
+        # A wall time in a DST gap or overlap resolves as the series' own expansion resolves it (fold 0).
+        placed = wall.replace(tzinfo=self.new_zone or UTC)
+        return placed.astimezone(UTC) if _is_utc(value) or self.new_zone is None else placed
+
+    def move_series(self, vevent: icalendar.Component) -> None:
+        """Move a master VEVENT's EXDATEs, RDATEs and rule ends (its DTSTART is the caller's)."""
+        for name in OCCURRENCE_LISTS:
+            props = _as_list(vevent.pop(name, None))
+            for prop in props:
+                vevent.add(name, self._moved_list(prop))
+        for name in RULES:
+            rules = _as_list(vevent.pop(name, None))
+            for rule in rules:
+                vevent.add(name, self._moved_rule(rule))
+
+    def move_override(self, vevent: icalendar.Component) -> None:
+        """An override follows the series: its RECURRENCE-ID always; its own times too when it was only
+        changed, not moved (it started at its occurrence's start), so it stays with its siblings."""
+        recurrence_id = _value(vevent.get("RECURRENCE-ID"))
+        if recurrence_id is None:
+            return
+        start, end = _value(vevent.get("DTSTART")), _value(vevent.get("DTEND"))
+        _replace(vevent, "RECURRENCE-ID", self.moved(recurrence_id))
+        if start is None or not _same_instant(start, recurrence_id):
+            return
+        _replace(vevent, "DTSTART", self.moved(start))
+        if end is not None:
+            _replace(vevent, "DTEND", self.moved(end))
+
+    def moved_lines(self, lines: Iterable[str]) -> tuple[str, ...]:
+        """Recurrence content lines (RRULE/EXRULE/RDATE/EXDATE, as events keep them) moved with the series.
+        A line that cannot be read is kept as it is."""
+        moved = []
+        for line in lines:
+            try:
+                name = Contentline(line).parts()[0]
+                component = icalendar.Event.from_ical(f"BEGIN:VEVENT\r\n{line}\r\nEND:VEVENT\r\n".encode())
+            except (ValueError, TypeError):
+                moved.append(line)
+                continue
+            prop = component.get(name.upper())
+            if prop is None or isinstance(prop, list) or getattr(component, "errors", None):
+                moved.append(line)
+                continue
+            if name.upper() in RULES:
+                new = self._moved_rule(prop)
+            elif name.upper() in OCCURRENCE_LISTS:
+                new = self._moved_list(prop)
+            else:
+                moved.append(line)
+                continue
+            moved.append(_line(name.upper(), new))
+        return tuple(moved)
+
+    # -- the parts ------------------------------------------------------------------------------------------
+
+    def _moved_list(self, prop: Any) -> Any:
+        values = [item.dt for item in getattr(prop, "dts", [])]
+        if not values:
+            return prop
+        moved = [self._moved_item(value) for value in values]
+        result = vDDDLists(moved)
+        result.params = copy.deepcopy(prop.params)
+        result.params.pop("TZID", None)
+        first = moved[0][0] if isinstance(moved[0], tuple) else moved[0]
+        if isinstance(first, datetime) and first.tzinfo is not None and not _is_utc(first):
+            result.params["TZID"] = _tzid(first.tzinfo)
+        return result
+
+    def _moved_item(self, value: Any) -> Any:
+        if isinstance(value, tuple):  # a PERIOD: its start moves; an end moves with it, a duration stays
+            begin, finish = value
+            return (self.moved(begin), finish if isinstance(finish, timedelta) else self.moved(finish))
+        return self.moved(value)
+
+    def _moved_rule(self, rule: Any) -> Any:
+        until = rule.get("UNTIL") if hasattr(rule, "get") else None
+        if not until:
+            return rule
+        moved = copy.deepcopy(rule)
+        value = self.moved(until[0])
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(UTC)  # RFC 5545 3.3.10: with a zoned DTSTART, UNTIL is in UTC
+        moved["UNTIL"] = [value]
+        return moved
+
+
+def _line(name: str, prop: Any) -> str:
+    params = prop.params.to_ical().decode() if prop.params else ""
+    return f"{name}{';' + params if params else ''}:{prop.to_ical().decode()}"
+
+
+def _wall(value: EventTime) -> datetime:
+    if not isinstance(value, datetime):
+        return datetime.combine(value, datetime.min.time())
+    return value.replace(tzinfo=None)
+
+
+def _zone(value: EventTime) -> tzinfo | None:
+    return value.tzinfo if isinstance(value, datetime) else None
+
+
+def _same_zone(one: tzinfo | None, other: tzinfo | None) -> bool:
+    if one is None or other is None:
+        return one is other
+    return _tzid(one) == _tzid(other)
+
+
+def _as_date(value: datetime) -> date:
+    return value.date()
+
+
+def _is_utc(value: datetime) -> bool:
+    return value.tzinfo is UTC or _tzid(value.tzinfo) in ("UTC", "Etc/UTC", "Z")
+
+
+def _tzid(zone: tzinfo | None) -> str:
+    key = getattr(zone, "key", None)
+    return str(key) if key else str(zone)
+
+
+def _same_instant(one: EventTime, other: EventTime) -> bool:
+    if isinstance(one, datetime) and isinstance(other, datetime):
+        if (one.tzinfo is None) != (other.tzinfo is None):
+            return one.replace(tzinfo=None) == other.replace(tzinfo=None)
+        return one == other
+    return _wall(one) == _wall(other)
+
+
+def _replace(vevent: icalendar.Component, name: str, value: EventTime) -> None:
+    vevent.pop(name, None)
+    prop = vDDDTypes(value)
+    if isinstance(value, datetime) and value.tzinfo is not None and not _is_utc(value):
+        prop.params["TZID"] = _tzid(value.tzinfo)
+    if not isinstance(value, datetime):
+        prop.params["VALUE"] = "DATE"
+    vevent.add(name, prop)
+
+
+def _value(prop: Any) -> EventTime | None:
+    prop = prop[0] if isinstance(prop, list) else prop
+    value = getattr(prop, "dt", None)
+    return value if isinstance(value, date) else None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,312 @@
+"""A whole series moved in time keeps its exceptions (issue 19, item 8).
+
+Moving "all occurrences" must move what names single occurrences with the series: EXDATEs, a date-time
+UNTIL, the RECURRENCE-IDs of overrides (CalDAV); the same wall-clock distance in the series' zone, so a
+move across a DST change keeps every occurrence on its clock. Each test moves a series the way the week view
+does (the move view, "all occurrences"), pushes it with the real push engine to Radicale, and then compares
+three things occurrence by occurrence: what the server holds (its resource expanded by
+recurring-ical-events), what calsync's stored rows expand to (the week view's selector), and what was meant.
+The echo sync must change nothing of it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+import recurring_ical_events
+
+from connections.models import CalendarConnection
+from connections.providers.series_moves import SeriesMove
+from events.changes import event_update
+from events.drafts import draft_of_row
+from events.models import CalendarEvent, ChangeScope
+from events.push import connection_push
+from events.selectors import occurrences_in_window
+from events.sync import sync_connection
+from tests.sync_helpers import caldav_work_calendar
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+# The series runs from before Europe's DST change (29 March 2026) to after it.
+FIRST = date(2026, 3, 23)
+WINDOW = (datetime(2026, 3, 16, tzinfo=UTC), datetime(2026, 4, 20, tzinfo=UTC))
+
+TIMED_SERIES = """\
+BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//calsync tests//EN\r
+BEGIN:VEVENT\r
+UID:{uid}\r
+DTSTAMP:20260301T080000Z\r
+DTSTART;TZID=Europe/Berlin:20260323T090000\r
+DTEND;TZID=Europe/Berlin:20260323T093000\r
+RRULE:{rule}\r
+EXDATE;TZID=Europe/Berlin:20260325T090000\r
+EXDATE:20260331T070000Z\r
+SUMMARY:Stand-up\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:{uid}\r
+DTSTAMP:20260301T080000Z\r
+RECURRENCE-ID;TZID=Europe/Berlin:20260327T090000\r
+DTSTART;TZID=Europe/Berlin:20260327T140000\r
+DTEND;TZID=Europe/Berlin:20260327T143000\r
+SUMMARY:Stand-up (moved)\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:{uid}\r
+DTSTAMP:20260301T080000Z\r
+RECURRENCE-ID;TZID=Europe/Berlin:20260330T090000\r
+DTSTART;TZID=Europe/Berlin:20260330T090000\r
+DTEND;TZID=Europe/Berlin:20260330T093000\r
+SUMMARY:Stand-up (agenda)\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+# Daily from 23 March to 3 April at 09:00 Berlin; 25 and 31 March cancelled (the second EXDATE in UTC, after
+# the DST change); 27 March moved to 14:00; 30 March changed (its title) but not moved.
+CANCELLED = {date(2026, 3, 25), date(2026, 3, 31)}
+MOVED = date(2026, 3, 27)
+CHANGED = date(2026, 3, 30)
+DAYS = [FIRST + timedelta(days=n) for n in range(12)]
+UNTIL_RULE = "FREQ=DAILY;UNTIL=20260403T070000Z"  # a date-time UNTIL: exactly the last occurrence's start
+COUNT_RULE = "FREQ=DAILY;COUNT=12"
+
+ALL_DAY_SERIES = """\
+BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//calsync tests//EN\r
+BEGIN:VEVENT\r
+UID:{uid}\r
+DTSTAMP:20260301T080000Z\r
+DTSTART;VALUE=DATE:20260323\r
+DTEND;VALUE=DATE:20260324\r
+RRULE:FREQ=DAILY;UNTIL=20260403\r
+EXDATE;VALUE=DATE:20260325,20260331\r
+SUMMARY:Duty\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:{uid}\r
+DTSTAMP:20260301T080000Z\r
+RECURRENCE-ID;VALUE=DATE:20260327\r
+DTSTART;VALUE=DATE:20260410\r
+DTEND;VALUE=DATE:20260411\r
+SUMMARY:Duty (moved)\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:{uid}\r
+DTSTAMP:20260301T080000Z\r
+RECURRENCE-ID;VALUE=DATE:20260330\r
+DTSTART;VALUE=DATE:20260330\r
+DTEND;VALUE=DATE:20260331\r
+SUMMARY:Duty (swap)\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+Shown = list[tuple[datetime | date, str]]
+
+
+@pytest.fixture
+def caldav(owner, caldav_account, settings) -> CalendarConnection:
+    settings.CALDAV_ALLOW_PRIVATE_HOSTS = True
+    settings.PROVIDER_RETRY_BASE_SECONDS = 0.001
+    settings.PROVIDER_RETRY_ATTEMPTS = 1
+    return caldav_work_calendar(owner, caldav_account)
+
+
+def put(caldav_account, text: str) -> str:
+    url = caldav_account.calendars["Work"] + "series.ics"
+    with caldav_account.client() as client:
+        assert client.put(url, text, {"Content-Type": "text/calendar; charset=utf-8"}).status in (201, 204)
+    return url
+
+
+def at_server(caldav_account, url: str) -> Shown:
+    """The server's resource expanded by recurring-ical-events: (start, title) of every occurrence."""
+    with caldav_account.client() as client:
+        response = client.request(url)
+    calendar = icalendar.Calendar.from_ical(response.raw)
+    found: Shown = []
+    for vevent in recurring_ical_events.of(calendar).between(*WINDOW):
+        start = vevent["DTSTART"].dt
+        found.append((start.astimezone(BERLIN) if isinstance(start, datetime) else start, str(vevent["SUMMARY"])))
+    return sorted(found, key=_order)
+
+
+def in_calsync(connection: CalendarConnection) -> Shown:
+    """calsync's stored rows expanded as the week view expands them."""
+    found: Shown = []
+    window = occurrences_in_window(connection_ids=[connection.pk], start=WINDOW[0], end=WINDOW[1], zone=BERLIN)
+    for occurrence in window:
+        start = occurrence.start.date() if occurrence.all_day else occurrence.start.astimezone(BERLIN)
+        found.append((start, occurrence.event.title))
+    return sorted(found, key=_order)
+
+
+def _order(item: tuple[datetime | date, str]) -> tuple[datetime, str]:
+    start = item[0]
+    moment = start if isinstance(start, datetime) else datetime.combine(start, time(0), tzinfo=BERLIN)
+    return moment, item[1]
+
+
+def meant_timed(move: timedelta, *, zone: ZoneInfo = BERLIN) -> Shown:
+    """The series as meant after a move by `move` on the wall clock: every occurrence at 09:00 + `move` in
+    `zone`, the cancelled ones still cancelled, the moved one where it was moved to, the changed one moved."""
+    shown: Shown = []
+    for day in DAYS:
+        if day in CANCELLED:
+            continue
+        if day == MOVED:
+            shown.append((datetime(2026, 3, 27, 14, tzinfo=BERLIN), "Stand-up (moved)"))
+            continue
+        start = (datetime.combine(day, time(9)) + move).replace(tzinfo=zone).astimezone(BERLIN)
+        shown.append((start, "Stand-up (agenda)" if day == CHANGED else "Stand-up"))
+    return sorted(shown, key=_order)
+
+
+def meant_all_day(days: int) -> Shown:
+    shown: Shown = [(date(2026, 4, 10), "Duty (moved)")]
+    for day in DAYS:
+        if day in CANCELLED or day == MOVED:
+            continue
+        shown.append((day + timedelta(days=days), "Duty (swap)" if day == CHANGED else "Duty"))
+    return sorted(shown, key=_order)
+
+
+def synced_series(connection: CalendarConnection) -> CalendarEvent:
+    sync_connection(connection=CalendarConnection.objects.get(pk=connection.pk))
+    return CalendarEvent.objects.get(connection=connection, deleted_at__isnull=True, recurrence__gt="")
+
+
+def move_in_week_view(owner_client, series: CalendarEvent, occurrence: datetime, new_start: str) -> None:
+    """Drag one occurrence to `new_start` (the person's wall clock) and choose "all occurrences"."""
+    response = owner_client.post(
+        f"/events/{series.pk}/move/",
+        {"at": occurrence.isoformat(), "start": new_start, "scope": ChangeScope.EVENT},
+    )
+    assert response.status_code == 302
+
+
+def push_and_echo(connection: CalendarConnection) -> None:
+    pushed = connection_push(connection=CalendarConnection.objects.get(pk=connection.pk))
+    assert (pushed.pushed, pushed.failed, pushed.conflicts) == (1, 0, 0)
+
+
+def assert_everywhere(connection: CalendarConnection, caldav_account, url: str, meant: Shown) -> None:
+    assert at_server(caldav_account, url) == meant
+    assert in_calsync(connection) == meant
+    echo = sync_connection(connection=CalendarConnection.objects.get(pk=connection.pk))
+    assert (echo.created, echo.updated, echo.deleted) == (0, 0, 0)
+    assert in_calsync(connection) == meant
+    # Nothing stored beside what the server holds: the overrides under their new ids, no orphans.
+    stored = CalendarEvent.objects.filter(connection=connection, deleted_at__isnull=True)
+    fresh = sync_connection(connection=CalendarConnection.objects.get(pk=connection.pk), full=True)
+    assert (fresh.created, fresh.deleted) == (0, 0)
+    assert stored.count() == 3  # the master and its two overrides
+
+
+@pytest.mark.parametrize(
+    ("rule", "dragged", "new_start", "move"),
+    [
+        # An hour later, dragged from the first occurrence (before the DST change).
+        (UNTIL_RULE, datetime(2026, 3, 23, 9, tzinfo=BERLIN), "2026-03-23T10:00", timedelta(hours=1)),
+        # An hour earlier, dragged from an occurrence after the DST change.
+        (UNTIL_RULE, datetime(2026, 4, 1, 9, tzinfo=BERLIN), "2026-04-01T08:00", timedelta(hours=-1)),
+        # A day later: every occurrence, the cancelled ones and the last one a day later.
+        (UNTIL_RULE, datetime(2026, 3, 24, 9, tzinfo=BERLIN), "2026-03-25T09:00", timedelta(days=1)),
+        (COUNT_RULE, datetime(2026, 3, 23, 9, tzinfo=BERLIN), "2026-03-23T10:30", timedelta(hours=1, minutes=30)),
+        (COUNT_RULE, datetime(2026, 3, 26, 9, tzinfo=BERLIN), "2026-03-28T07:00", timedelta(days=2, hours=-2)),
+    ],
+    ids=["hour-later-across-dst", "hour-earlier-from-summer", "day-later-until", "count-later", "count-days"],
+)
+def test_a_series_moved_in_the_week_view_keeps_its_cancelled_moved_and_changed_occurrences_and_its_end(
+    owner, owner_client, caldav, caldav_account, rule, dragged, new_start, move
+):
+    url = put(caldav_account, TIMED_SERIES.format(uid="stand-up-1", rule=rule))
+    series = synced_series(caldav)
+    assert at_server(caldav_account, url) == meant_timed(timedelta(0)) == in_calsync(caldav)
+
+    move_in_week_view(owner_client, series, dragged.astimezone(UTC), new_start)
+    assert in_calsync(caldav) == meant_timed(move)  # shown at once, before the push
+    push_and_echo(caldav)
+
+    assert_everywhere(caldav, caldav_account, url, meant_timed(move))
+
+
+def test_an_all_day_series_moved_by_a_day_keeps_its_cancelled_moved_and_changed_days_and_its_end(
+    owner, owner_client, caldav, caldav_account
+):
+    url = put(caldav_account, ALL_DAY_SERIES.format(uid="duty-1"))
+    series = synced_series(caldav)
+    assert at_server(caldav_account, url) == meant_all_day(0) == in_calsync(caldav)
+
+    move_in_week_view(owner_client, series, datetime(2026, 3, 24, tzinfo=UTC), "2026-03-25T00:00")
+    assert in_calsync(caldav) == meant_all_day(1)
+    push_and_echo(caldav)
+
+    assert_everywhere(caldav, caldav_account, url, meant_all_day(1))
+
+
+def test_a_series_moved_to_another_zone_keeps_its_wall_clock_there(owner, caldav, caldav_account):
+    url = put(caldav_account, TIMED_SERIES.format(uid="stand-up-2", rule=UNTIL_RULE))
+    series = synced_series(caldav)
+    draft = draft_of_row(series)
+    # The same 09:00, now in New York (whose DST began on 8 March): every occurrence, in its new zone.
+    start = datetime.combine(FIRST, time(9), tzinfo=NEW_YORK)
+    moved = type(draft)(
+        title=draft.title,
+        start=start,
+        end=start + timedelta(minutes=30),
+        timezone="America/New_York",
+        recurrence=draft.recurrence,
+    )
+    event_update(event=series, draft=moved, actor=owner)
+    meant = meant_timed(timedelta(0), zone=NEW_YORK)
+    # The moved override keeps its own time; the rest is 09:00 New York.
+    assert in_calsync(caldav) == meant
+    push_and_echo(caldav)
+
+    assert_everywhere(caldav, caldav_account, url, meant)
+
+
+# -- the move itself, value by value ---------------------------------------------------------------------
+
+
+def test_utc_values_are_moved_on_the_series_wall_clock_across_dst():
+    move = SeriesMove.between(datetime(2026, 3, 23, 9, tzinfo=BERLIN), datetime(2026, 3, 23, 10, tzinfo=BERLIN))
+    assert move is not None
+    lines = move.moved_lines(
+        (
+            "RRULE:FREQ=DAILY;UNTIL=20260403T070000Z",  # 09:00 CEST
+            "EXDATE:20260328T080000Z",  # 09:00 CET
+            "EXDATE;TZID=Europe/Berlin:20260330T090000,20260401T090000",
+            "RDATE;VALUE=DATE:20260501",
+        )
+    )
+    assert lines == (
+        "RRULE:FREQ=DAILY;UNTIL=20260403T080000Z",
+        "EXDATE:20260328T090000Z",
+        "EXDATE;TZID=Europe/Berlin:20260330T100000,20260401T100000",
+        "RDATE;VALUE=DATE:20260501",
+    )
+
+
+def test_a_move_into_another_zone_places_each_value_on_the_new_zones_clock():
+    move = SeriesMove.between(datetime(2026, 3, 23, 9, tzinfo=BERLIN), datetime(2026, 3, 23, 9, tzinfo=NEW_YORK))
+    assert move is not None
+    assert move.moved(datetime(2026, 3, 28, 8, tzinfo=UTC)) == datetime(2026, 3, 28, 13, tzinfo=UTC)
+    assert move.moved(datetime(2026, 3, 30, 9, tzinfo=BERLIN)) == datetime(2026, 3, 30, 9, tzinfo=NEW_YORK)
+
+
+def test_a_series_that_did_not_move_or_changed_kind_moves_nothing():
+    same = datetime(2026, 3, 23, 9, tzinfo=BERLIN)
+    assert SeriesMove.between(same, same) is None
+    assert SeriesMove.between(date(2026, 3, 23), same) is None
+    days = SeriesMove.between(date(2026, 3, 23), date(2026, 3, 25))
+    assert days is not None and days.moved(date(2026, 4, 3)) == date(2026, 4, 5)
