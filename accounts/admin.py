@@ -2,12 +2,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.account import admin as allauth_account_admin
+from allauth.account.models import EmailAddress
+from allauth.mfa import admin as allauth_mfa_admin
+from allauth.mfa.models import Authenticator
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import router, transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from accounts.models import Session, User
+from audit.admin_mixins import AuditedAdmin
+from audit.models import AuditAction
+
+# Who may do what in the admin: only a superuser grants it (else staff who may change people make themselves
+# superusers).
+PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
 
 
 class DeletedFilter(admin.SimpleListFilter):
@@ -26,7 +38,7 @@ class DeletedFilter(admin.SimpleListFilter):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedAdmin, DjangoUserAdmin):
     list_display = ("email", "name", "timezone", "is_staff", "is_active", "created_at", "deleted_at")
     list_filter = (DeletedFilter, "is_staff", "is_superuser", "is_active")
     search_fields = ("email", "name", "=id")
@@ -39,12 +51,37 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ("last_login", "created_at", "updated_at", "deleted_at")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    audit_subject_path = ""  # the person is the object
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(self.readonly_fields)
+        if obj is not None and not request.user.is_superuser:
+            fields += PRIVILEGE_FIELDS
         # A deleted account stays inactive until the purge (users_deleted_are_inactive).
         if obj is not None and obj.deleted_at is not None:
-            return (*self.readonly_fields, "is_active")
-        return self.readonly_fields
+            fields += ("is_active",)
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self._may_touch(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._may_touch(request, obj)
+
+    @staticmethod
+    def _may_touch(request: HttpRequest, obj: Any) -> bool:
+        # A superuser's password or address, in other hands, is a superuser's power.
+        return obj is None or not obj.is_superuser or request.user.is_superuser
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        # Django's view saves through the form, not save_model: audited here, when the stored hash changed.
+        with transaction.atomic(using=router.db_for_write(User)):
+            before = self.get_object(request, unquote(id))
+            response = super().user_change_password(request, id, form_url)
+            after = self.get_object(request, unquote(id))
+            if before is not None and after is not None and after.password != before.password:
+                self.audit(request, AuditAction.ADMIN_CHANGED, after, fields=["password"])
+        return response
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         # Staff must also find people who deleted their account (until the purge removes them).
@@ -52,7 +89,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(AuditedAdmin):
     """Sessions by device. The key hash and data are not shown: neither helps an operator."""
 
     list_display = ("user", "ip_address", "user_agent", "created_at", "last_seen_at", "expire_date")
@@ -63,6 +100,32 @@ class SessionAdmin(admin.ModelAdmin):
     fields = ("user", "ip_address", "user_agent", "created_at", "last_seen_at", "expire_date")
     readonly_fields = fields
     show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# allauth's admins, audited like ours. An address decides where sign-in codes and password reset links go, so
+# whose it is and what it says are set by the person (staff may still mark one verified: audited).
+admin.site.unregister(EmailAddress)
+admin.site.unregister(Authenticator)
+
+
+@admin.register(EmailAddress)
+class EmailAddressAdmin(AuditedAdmin, allauth_account_admin.EmailAddressAdmin):
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ("user", "email") if obj is not None else ()
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(AuditedAdmin, allauth_mfa_admin.AuthenticatorAdmin):
+    """Second factors: staff may remove one (a person who lost theirs), never see or edit its secret."""
+
+    fields = ("user", "type", "created_at", "last_used_at")
+    readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
