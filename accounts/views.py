@@ -88,7 +88,9 @@ def delete_account_view(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/delete.html", {"form": form})
 
 
+# Everything calsync holds about the person: asks for the password again, like the other sensitive pages.
 @login_required
+@reauthentication_required
 @require_safe
 def export_view(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/export.html")
@@ -101,6 +103,7 @@ EXPORT_FORMATS: dict[str, tuple[Callable[[User], Iterator[str] | Iterator[bytes]
 
 
 @login_required
+@reauthentication_required
 @require_safe
 def export_download_view(request: HttpRequest, extension: str) -> StreamingHttpResponse:
     user = signed_in_user(request)

@@ -9,6 +9,7 @@ import pytest
 from icalendar import Calendar
 
 from audit.models import AuditAction, AuditLog
+from tests.conftest import PASSWORD
 from tests.factories import make_account, make_connection, make_event
 
 TOKEN = "ya29.very-secret-token"
@@ -37,9 +38,15 @@ def calendar(owner):
     return connection
 
 
+def reauthenticate(client):
+    """Give the password again, as allauth asks before a sensitive page."""
+    assert client.post("/accounts/reauthenticate/", {"password": PASSWORD}).status_code == 302
+
+
 @pytest.fixture
 def signed_in(client, owner):
     client.force_login(owner)
+    reauthenticate(client)
     return client
 
 
@@ -99,6 +106,22 @@ def test_exports_need_a_signed_in_person(client, db):
         assert client.get(url).status_code == 302
 
 
+def test_the_export_asks_for_the_password_again_first(client, owner, calendar):
+    client.force_login(owner)  # a session left open: signed in, but not just now
+    for url in ("/accounts/export/", "/accounts/export/calsync.json", "/accounts/export/calsync.ics"):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/reauthenticate/"), url
+    assert not AuditLog.objects.filter(action=AuditAction.ACCOUNT_DATA_EXPORTED).exists()
+
+    assert client.post("/accounts/reauthenticate/", {"password": "not the password"}).status_code == 200
+    assert client.get("/accounts/export/calsync.json").status_code == 302
+
+    reauthenticate(client)
+    assert TOKEN.encode() not in body(client.get("/accounts/export/calsync.json"))
+    assert AuditLog.objects.filter(action=AuditAction.ACCOUNT_DATA_EXPORTED).count() == 1
+
+
 def test_the_export_page_links_both_downloads(signed_in):
     page = signed_in.get("/accounts/export/").content.decode()
     assert "/accounts/export/calsync.json" in page
@@ -112,7 +135,8 @@ def test_the_json_export_also_has_addresses_devices_two_factor_and_my_activity(c
 
     EmailAddress.objects.create(user=owner, email=owner.email, verified=True, primary=True)
     record(action=AuditAction.ACCOUNT_PASSWORD_CHANGED, actor=owner)
-    client.post("/accounts/login/", {"login": owner.email, "password": "correct horse battery staple"})
+    client.post("/accounts/login/", {"login": owner.email, "password": PASSWORD})
+    reauthenticate(client)
     data = json.loads(body(client.get("/accounts/export/calsync.json")))
     assert data["email_addresses"] == [{"email": "owner@example.com", "verified": True, "primary": True}]
     assert [device["ip_address"] for device in data["devices"]] == ["127.0.0.1"]
@@ -151,6 +175,7 @@ def test_a_large_export_with_a_hostile_zone_streams_to_the_end(client, owner):
         for number in range(1200)
     )  # fmt: skip
     client.force_login(owner)
+    reauthenticate(client)
     parsed = Calendar.from_ical(body(client.get("/accounts/export/calsync.ics")))
     assert len(parsed.walk("VEVENT")) == 1200
     data = json.loads(body(client.get("/accounts/export/calsync.json")))
