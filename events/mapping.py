@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from connections.providers.base import EventTime, RemoteEvent
 from events.models import EventStatus
-from events.recurrence import RecurrenceError, Series, series_end, zone_or_none
+from events.recurrence import RecurrenceError, Series, ruleset, series_end, zone_or_none
 
 MAX_ID_LENGTH = 1024
 # A description beyond this is cut (with a note): a calendar is not a document store, and the week view
@@ -233,6 +233,7 @@ def _recurrence_end(
         start=start, duration=end - start, lines=tuple(recurrence.splitlines()), zone=zone_or_none(zone_name)
     )
     try:
+        ruleset(series)  # an endless rule is never walked for its end, but it must be readable all the same
         return series_end(series)
     except RecurrenceError as exc:
         problems.append(f"the recurrence could not be read ({exc}): only the first occurrence is shown")

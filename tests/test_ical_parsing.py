@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
-from connections.providers.ical import ICalendarError, iana_name, override_id, parse_resource
+from connections.providers.ical import ICalendarError, iana_name, override_id, parse_resource, read_calendar
 
 HREF = "/olive/work/event.ics"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -570,15 +570,182 @@ def test_text_that_is_not_icalendar_raises_a_reason(text):
     assert len(str(raised.value)) < 200
 
 
-def test_a_time_zone_rule_too_costly_to_evaluate_is_refused_before_parsing():
-    # dateutil walks a VTIMEZONE rule from its DTSTART for every conversion: FREQ=SECONDLY from 1601 would
-    # take hours for one DTSTART.
-    evil = CUSTOM_CET.replace("RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU", "RRULE:FREQ=SECONDLY")
-    with pytest.raises(ICalendarError, match="too costly"):
-        parse_resource(HREF, ics(vevent("UID:1", "DTSTART;TZID=Customized Time Zone:20260105T090000"), head=evil))
-    every_day = CUSTOM_CET.replace("BYMONTH=10;BYDAY=-1SU", "BYDAY=MO,TU,WE,TH,FR,SA,SU")
-    with pytest.raises(ICalendarError, match="too costly"):
-        parse_resource(HREF, ics(vevent("UID:1", "DTSTART;TZID=Customized Time Zone:20260105T090000"), head=every_day))
+# Lotus Notes / Domino (PRODID "-//Lotus Development Corporation//NONSGML Notes 9.0.1//EN_C") spell out the
+# hour of each change (BYHOUR, BYMINUTE) and name zones their own way.
+DOMINO_ZONE = """\
+BEGIN:VTIMEZONE
+TZID:W. Europe
+BEGIN:STANDARD
+DTSTART:19501029T030000
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+RRULE:FREQ=YEARLY;BYMINUTE=0;BYHOUR=3;BYDAY=-1SU;BYMONTH=10
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:19500326T020000
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0200
+RRULE:FREQ=YEARLY;BYMINUTE=0;BYHOUR=2;BYDAY=-1SU;BYMONTH=3
+END:DAYLIGHT
+END:VTIMEZONE
+"""
+
+
+def test_a_domino_time_zone_that_names_the_hour_of_its_changes_is_read():
+    text = ics(
+        vevent(
+            "UID:0A1B2C3D4E5F-Lotus_Notes_Generated",
+            "X-LOTUS-NOTESVERSION:2",
+            "DTSTART;TZID=W. Europe:20260302T090000",
+            "DTEND;TZID=W. Europe:20260302T100000",
+            "RRULE:FREQ=WEEKLY;COUNT=6",
+            "SUMMARY:Jour fixe",
+        ),
+        head="X-LOTUS-CHARSET:UTF-8\n" + DOMINO_ZONE,
+    )
+    event = only(text)
+    assert event.start.astimezone(UTC) == datetime(2026, 3, 2, 8, tzinfo=UTC)  # 09:00 winter time
+    zone = ZoneInfo(event.timezone)
+    # The series expands on the zone's wall clock: after 29 March, 09:00 is 07:00 UTC.
+    assert datetime(2026, 4, 6, 9, tzinfo=zone).astimezone(UTC) == datetime(2026, 4, 6, 7, tzinfo=UTC)
+    assert event.recurrence == ("RRULE:FREQ=WEEKLY;COUNT=6",)
+    assert event.problems == (f"time zone 'W. Europe' read as {event.timezone}",)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=SECONDLY",  # from 1601, hours for one conversion
+        "FREQ=YEARLY;BYDAY=MO,TU,WE,TH,FR,SA,SU",  # every day
+        "FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU;BYHOUR=0,1,2,3,4,5,6,7,8,9,10,11;BYMINUTE=0,15,30,45",
+        "FREQ=DAILY;BYMONTH=10;BYMONTHDAY=25",  # once a year, but walked day by day
+    ],
+)
+def test_a_time_zone_too_costly_to_evaluate_is_read_as_the_calendars_zone_and_noted(rule):
+    costly = CUSTOM_CET.replace("RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU", f"RRULE:{rule}")
+    text = ics(
+        vevent("UID:1", "DTSTART;TZID=Customized Time Zone:20260105T090000", "RRULE:FREQ=DAILY;COUNT=2"), head=costly
+    )
+    in_calendar_zone = only(text, default_zone="Europe/Berlin")
+    assert in_calendar_zone.start == datetime(2026, 1, 5, 9, tzinfo=BERLIN)
+    assert in_calendar_zone.timezone == "Europe/Berlin"
+    assert in_calendar_zone.problems == (
+        "time zone 'Customized Time Zone' has rules too costly to evaluate: read as Europe/Berlin",
+    )
+    without_one = only(text)
+    assert (without_one.start, without_one.timezone) == (datetime(2026, 1, 5, 9, tzinfo=ZoneInfo("UTC")), "UTC")
+
+
+def test_a_costly_time_zone_that_names_its_iana_location_is_read_as_that_zone():
+    costly = CUSTOM_CET.replace("RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU", "RRULE:FREQ=SECONDLY").replace(
+        "TZID:Customized Time Zone", "TZID:Customized Time Zone\nX-LIC-LOCATION:Europe/Paris"
+    )
+    event = only(ics(vevent("UID:1", "DTSTART;TZID=Customized Time Zone:20260105T090000"), head=costly))
+    assert (event.start, event.timezone, event.problems) == (
+        datetime(2026, 1, 5, 9, tzinfo=ZoneInfo("Europe/Paris")),
+        "Europe/Paris",
+        (),
+    )
+
+
+def series_with(*lines: str, alarm: str = "", head: str = "") -> str:
+    """A daily series and one moved occurrence, both carrying `lines` (and `alarm` lines in a VALARM)."""
+    reminder = f"BEGIN:VALARM\nACTION:DISPLAY\nDESCRIPTION:Soon\n{alarm}\nEND:VALARM" if alarm else ""
+    master = ["UID:s", "DTSTART:20260105T090000Z", "DTEND:20260105T100000Z", "RRULE:FREQ=DAILY;COUNT=5"]
+    moved = ["UID:s", "RECURRENCE-ID:20260106T090000Z", "DTSTART:20260106T110000Z", "DTEND:20260106T120000Z"]
+    extra = [*lines, *([reminder] if reminder else [])]
+    return ics(vevent(*master, "SUMMARY:Daily", *extra) + vevent(*moved, "SUMMARY:Moved", *extra), head=head)
+
+
+@pytest.mark.parametrize(
+    ("line", "note"),
+    [
+        ("DURATION:P1X", "unreadable DURATION ignored"),
+        ("LAST-MODIFIED:2026", "unreadable LAST-MODIFIED ignored"),
+        ("DTSTAMP:2026", "unreadable DTSTAMP ignored"),
+        ("SEQUENCE:two", "unreadable SEQUENCE ignored"),
+        ("DTEND:20260105T25", "unreadable DTEND ignored"),
+        ("EXDATE:2026-01-07", "unreadable EXDATE ignored"),
+        ("RDATE;VALUE=PERIOD:20260110T090000Z/PT1X", "unreadable RDATE ignored"),
+        ("GEO:52.5;north", "unreadable GEO ignored"),
+        ("CREATED:yesterday", "unreadable CREATED ignored"),
+        ("PRIORITY:high", "unreadable PRIORITY ignored"),
+    ],
+)
+def test_an_unreadable_value_costs_only_itself_and_is_noted(line, note):
+    master, moved = parse_resource(HREF, series_with(line)).events
+    assert (master.title, master.start, master.recurrence[0]) == (
+        "Daily",
+        datetime(2026, 1, 5, 9, tzinfo=UTC),
+        "RRULE:FREQ=DAILY;COUNT=5",
+    )
+    assert (moved.title, moved.start, moved.master_id) == ("Moved", datetime(2026, 1, 6, 11, tzinfo=UTC), HREF)
+    assert note in master.problems
+    assert note in moved.problems
+
+
+def test_what_can_be_read_beside_an_unreadable_value_is_kept():
+    master, _ = parse_resource(
+        HREF, series_with("DURATION:P1X", "LAST-MODIFIED:2026", "SEQUENCE:4", "TRANSP:TRANSPARENT")
+    ).events
+    # DTEND wins over the broken DURATION; the other values are read as ever.
+    assert master.end == datetime(2026, 1, 5, 10, tzinfo=UTC)
+    assert master.provider_data == {"sequence": 4, "transparency": "TRANSPARENT"}
+    without_end = only(ics(vevent("UID:1", "DTSTART:20260105T090000Z", "DURATION:P1X")))
+    assert (without_end.end, without_end.problems) == (without_end.start, ("unreadable DURATION ignored",))
+
+
+@pytest.mark.parametrize(
+    ("alarm", "note"),
+    [
+        ("TRIGGER:-PT1X", "unreadable TRIGGER in a reminder (VALARM) ignored"),
+        ("TRIGGER:-PT15M\nREPEAT:twice\nDURATION:PT5M", "unreadable REPEAT in a reminder (VALARM) ignored"),
+    ],
+)
+def test_an_unreadable_reminder_value_costs_nothing_but_a_note(alarm, note):
+    master, moved = parse_resource(HREF, series_with(alarm=alarm)).events
+    assert (master.title, moved.title) == ("Daily", "Moved")
+    assert note in master.problems
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("TZOFFSETTO:+0100", "TZOFFSETTO:+01"),
+        ("DTSTART:16010101T030000", "DTSTART:1601"),
+        ("RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU", "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1XX"),
+        ("TZID:Customized Time Zone", "TZID:Customized Time Zone\nLAST-MODIFIED:2026"),
+    ],
+)
+def test_an_unreadable_time_zone_part_costs_the_zone_not_the_events(change):
+    broken_zone = CUSTOM_CET.replace(*change)
+    text = ics(
+        vevent("UID:1", "DTSTART;TZID=Customized Time Zone:20260105T090000", "RRULE:FREQ=DAILY;COUNT=2", "SUMMARY:A"),
+        head=broken_zone,
+    )
+    event = only(text, default_zone="Europe/Berlin")
+    assert (event.title, event.start) == ("A", datetime(2026, 1, 5, 9, tzinfo=BERLIN))
+    if "LAST-MODIFIED" in change[1]:  # a value the zone does not need: the zone itself is read
+        assert event.problems == ("time zone 'Customized Time Zone' read as Europe/Budapest",)
+    else:
+        assert event.problems == ("unreadable time zone 'Customized Time Zone': read as Europe/Berlin",)
+
+
+def test_an_unreadable_value_of_the_calendar_costs_nothing_but_a_note():
+    text = series_with(head="LAST-MODIFIED:2026\nREFRESH-INTERVAL;VALUE=DURATION:P1X\n")
+    master, moved = parse_resource(HREF, text).events
+    assert (master.title, moved.title) == ("Daily", "Moved")
+    assert master.problems == (
+        "unreadable LAST-MODIFIED of the calendar ignored",
+        "unreadable REFRESH-INTERVAL of the calendar ignored",
+    )
+
+
+def test_a_calendar_read_for_a_write_keeps_unreadable_values_as_they_came():
+    calendar = read_calendar(series_with("DURATION:P1X", alarm="TRIGGER:-PT1X").encode())
+    written = calendar.to_ical().decode()
+    assert "DURATION:P1X\r\n" in written
+    assert "TRIGGER:-PT1X\r\n" in written
 
 
 def test_old_style_time_zone_rules_are_still_read():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -16,6 +17,9 @@ from connections.models import CalendarConnection
 from events.models import CalendarEvent, SyncOutcome
 from events.selectors import occurrences_in_window
 from events.sync import sync_connection
+from tests.fakes import caldav_proxy, tls
+from tests.fakes.server import serve
+from tests.radicale import CalDAVAccount
 from tests.sync_helpers import caldav_work_calendar
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -192,8 +196,6 @@ def test_overrides_in_one_resource_are_stored_linked_and_removed_with_it(calenda
 
 
 def urlpath(url: str) -> str:
-    from urllib.parse import urlsplit
-
     return urlsplit(url).path
 
 
@@ -308,3 +310,123 @@ def test_our_expansion_matches_recurring_ical_events_on_the_providers_data(calen
     expected = provider_occurrences(texts, start, end)
     assert expected  # the window is not empty, or the comparison would prove nothing
     assert our_occurrences(calendar, start, end) == expected
+
+
+# --- what cannot be read costs only itself ---------------------------------------------------------------
+
+# Lotus Notes / Domino write the hour of each change into the zone's rules and name zones their own way.
+DOMINO_ZONE = """BEGIN:VTIMEZONE
+TZID:W. Europe
+BEGIN:STANDARD
+DTSTART:19501029T030000
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+RRULE:FREQ=YEARLY;BYMINUTE=0;BYHOUR=3;BYDAY=-1SU;BYMONTH=10
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:19500326T020000
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0200
+RRULE:FREQ=YEARLY;BYMINUTE=0;BYHOUR=2;BYDAY=-1SU;BYMONTH=3
+END:DAYLIGHT
+END:VTIMEZONE"""
+
+
+@pytest.fixture
+def proxied(owner, caldav_account, radicale, settings):
+    """The Work calendar seen through the proxy in front of Radicale, which serves a resource's data as another
+    client stored it (Radicale refuses a PUT of values it cannot read; iCloud and others store them)."""
+    settings.CALDAV_ALLOW_PRIVATE_HOSTS = True
+    settings.PROVIDER_RETRY_BASE_SECONDS = 0.001
+    proxy = caldav_proxy.ProxyState(upstream=radicale.url, ca_bundle=str(tls.test_ca().ca_bundle))
+    with serve(caldav_proxy.handler_for(proxy), tls=True) as base_url:
+        proxy.base_url = base_url
+        through_proxy = CalDAVAccount(
+            url=base_url + "/",
+            username=caldav_account.username,
+            password=caldav_account.password,
+            calendars={"Work": proxy.url_for(caldav_account.calendars["Work"])},
+        )
+        connection = caldav_work_calendar(owner, through_proxy)
+        connection.caldav = caldav_account  # type: ignore[attr-defined]  # PUTs go to Radicale itself
+        connection.remote_id = caldav_account.calendars["Work"]
+        yield connection, proxy
+
+
+def stored_by_another_client(proxy, calendar, readable: str, as_stored: str) -> str:
+    """PUT `readable` to Radicale and have the server serve `as_stored` for it; returns the resource's path."""
+    path = urlpath(put(calendar, readable))
+    proxy.malformed[path] = as_stored
+    return path
+
+
+def test_a_domino_calendar_and_unreadable_values_sync_what_can_be_read_and_note_the_rest(proxied):
+    calendar, proxy = proxied
+    domino = urlpath(
+        put(
+            calendar,
+            vcalendar(
+                DOMINO_ZONE,
+                vevent(
+                    "notes-1",
+                    "SUMMARY:Jour fixe",
+                    "DTSTART;TZID=W. Europe:20250303T090000",
+                    "DTEND;TZID=W. Europe:20250303T100000",
+                    "RRULE:FREQ=WEEKLY;COUNT=6",
+                ),
+            ),
+        )
+    )
+    planning = vcalendar(
+        vevent(
+            "broken",
+            "SUMMARY:Planning",
+            "DTSTART:20250324T090000Z",
+            "DURATION:PT1H",
+            "LAST-MODIFIED:20250301T000000Z",
+            "RRULE:FREQ=DAILY;COUNT=3",
+        ),
+        vevent(
+            "broken",
+            "SUMMARY:Planning (moved)",
+            "RECURRENCE-ID:20250325T090000Z",
+            "DTSTART:20250325T140000Z",
+            "DURATION:PT1H",
+        ),
+    )
+    broken = stored_by_another_client(
+        proxy,
+        calendar,
+        planning,
+        planning.replace("DURATION:PT1H", "DURATION:P1X").replace("20250301T000000Z", "2026"),
+    )
+    gym = vcalendar(vevent("typo", "SUMMARY:Gym", "DTSTART:20250324T070000Z", "DURATION:PT1H", "RRULE:FREQ=WEEKLY"))
+    typo = stored_by_another_client(proxy, calendar, gym, gym.replace("FREQ=WEEKLY", "FREQ=WEEKLY;BYDAYY=MO"))
+
+    result = sync(calendar)
+    assert (result.outcome, result.skipped) == (SyncOutcome.OK, 0)
+    rows = live(calendar)
+    assert {row.title for row in rows.values()} == {"Jour fixe", "Planning", "Planning (moved)", "Gym"}
+    weeks = our_occurrences(calendar, datetime(2025, 3, 24, tzinfo=UTC), datetime(2025, 4, 7, tzinfo=UTC))
+    assert {(title, start) for title, start, _ in weeks} == {
+        # 09:00 in the Domino zone: 08:00 UTC before the change on 30 March, 07:00 UTC after it.
+        ("Jour fixe", datetime(2025, 3, 24, 8, tzinfo=UTC)),
+        ("Jour fixe", datetime(2025, 3, 31, 7, tzinfo=UTC)),
+        # The broken DURATION costs the length only: the series and its moved occurrence are all there.
+        ("Planning", datetime(2025, 3, 24, 9, tzinfo=UTC)),
+        ("Planning (moved)", datetime(2025, 3, 25, 14, tzinfo=UTC)),
+        ("Planning", datetime(2025, 3, 26, 9, tzinfo=UTC)),
+        ("Gym", datetime(2025, 3, 24, 7, tzinfo=UTC)),  # an unreadable rule: its first occurrence only, noted
+    }
+
+    assert rows[domino].provider_data["problems"] == [
+        f"time zone 'W. Europe' read as {rows[domino].timezone}"  # an IANA zone with the same rules
+    ]
+    assert {"unreadable DURATION ignored", "unreadable LAST-MODIFIED ignored"} <= set(
+        rows[broken].provider_data["problems"]
+    )
+    assert "unreadable DURATION ignored" in rows[f"{broken}#20250325T090000Z"].provider_data["problems"]
+    (gym_problem,) = rows[typo].provider_data["problems"]
+    assert gym_problem.startswith("the recurrence could not be read (unreadable RRULE 'FREQ=WEEKLY;BYDAYY=MO')")
+    assert f"{typo}: {gym_problem}" in result.notes
+    assert f"{broken}: unreadable DURATION ignored" in result.notes

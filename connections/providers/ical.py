@@ -26,13 +26,19 @@ Decisions, where the standards leave room:
   href holds no event.
 - URL counts as the conference link only when it points at a known meeting service; any other URL is kept
   in `provider_data["url"]`.
+- A value that cannot be read (icalendar's vBroken: `DURATION:P1X`, `LAST-MODIFIED:2026`, a TRIGGER in a
+  VALARM, a part of a VTIMEZONE) costs only itself: it is ignored and noted in `problems`, wherever it is.
+  A VTIMEZONE whose rules cannot be read, or would cost too much to evaluate (MAX_TIMEZONE_RULE_PER_YEAR),
+  costs only the zone: its times are read like those of an unknown TZID, with a note.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
+import math
 import re
 import warnings
 import zoneinfo
@@ -43,7 +49,9 @@ from typing import Any
 
 import icalendar
 import x_wr_timezone
+from icalendar.cal.component_factory import ComponentFactory
 from icalendar.error import GloballyUniqueTZIDGuessed
+from icalendar.parser.ical import CalendarIcalParser
 from icalendar.prop import vBroken, vDuration
 from icalendar.timezone import tzp
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
@@ -74,12 +82,13 @@ MAX_LINK_LENGTH = 2048
 REGIONS = {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific"}
 MAX_UID_LENGTH = 1024  # the column's width
 # dateutil evaluates a VTIMEZONE rule by walking it from its DTSTART (often 1601) on each conversion, so a
-# rule with many occurrences a year (FREQ=SECONDLY, long BY* lists) stalls the parser: only yearly rules
-# with at most one change-over a month are read. Real zones have one or two a year.
+# rule with many occurrences a year (FREQ=SECONDLY, long BY* lists) would stall the parser: such a zone is
+# never evaluated, and its times are read as its IANA equivalent or the calendar's zone. Real zones change
+# once or twice a year; Lotus Notes / Domino spell the hour out (BYHOUR=2;BYMINUTE=0), which costs nothing.
 MAX_TIMEZONE_RULE_PER_YEAR = 12
-_FOLDED = re.compile(rb"\r?\n[ \t]")
-_VTIMEZONE = re.compile(rb"^BEGIN:VTIMEZONE\s*$(.*?)^END:VTIMEZONE", re.DOTALL | re.IGNORECASE | re.MULTILINE)
-_RRULE = re.compile(rb"^RRULE[;:][^\r\n]*", re.IGNORECASE | re.MULTILINE)
+# Days a month an ordinal weekday (-1SU) or a plain one (SU) can fall on, at most.
+WEEKDAYS_PER_MONTH = 5
+_COMPONENTS = ComponentFactory()
 
 
 class ICalendarError(ValueError):
@@ -147,11 +156,10 @@ def parse_resource(
 
 def read_calendar(data: bytes) -> icalendar.Calendar:
     """A resource's VCALENDAR as icalendar components, for a write that changes it in place (everything it
-    does not touch is written back as it was). The same guards as `parse_resource`; ICalendarError when
-    the text cannot be read."""
+    does not touch, unreadable values included, is written back as it was). The same parser as
+    `parse_resource`; ICalendarError when the text cannot be read."""
     try:
-        _check_timezone_rules(data)
-        calendar = icalendar.Calendar.from_ical(data)
+        return _calendar(data)
     except INTERRUPTS:
         raise
     except ICalendarError:
@@ -161,9 +169,6 @@ def read_calendar(data: bytes) -> icalendar.Calendar:
         if interrupt is not None:
             raise interrupt from None
         raise ICalendarError(f"not iCalendar data ({type(exc).__name__})") from None
-    if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
-        raise ICalendarError("not an iCalendar object (no VCALENDAR)")
-    return calendar
 
 
 def calendar_address(prop: Any) -> str:
@@ -181,6 +186,120 @@ def _interrupt_behind(exc: BaseException) -> BaseException | None:
         seen.add(id(current))
         current = current.__context__
     return None
+
+
+# -- parsing -------------------------------------------------------------------------------------------
+
+
+class _TolerantParser(CalendarIcalParser):
+    """icalendar's parser, keeping every value it cannot read as a vBroken, and leaving costly zones alone.
+
+    icalendar keeps unreadable values only inside a VEVENT; in a VALARM, a VTIMEZONE or the VCALENDAR one
+    would cost the whole resource. Here they stay (noted where they are read, written back as they came),
+    and a VTIMEZONE is cached for conversions only when its rules are cheap to evaluate and readable.
+    """
+
+    def handle_property_parse_error(self, exception: Exception, name: str, params: Any, val: str, line: Any) -> None:
+        component = self.component
+        if component is None:  # pragma: no cover - handle_property refuses a property outside a component
+            raise exception
+        factory = self.get_factory_for_property(name, params)
+        broken = vBroken.from_parse_error(
+            raw_value=val,
+            params=params,
+            property_name=name,
+            expected_type=getattr(factory, "__name__", "unknown"),
+            error=exception,
+        )
+        component.errors.append((name, str(exception)))
+        component.add(name, broken, encode=False)
+
+    def handle_end_component(self, vals: str) -> None:
+        if vals.upper() != "VTIMEZONE" or not self._stack:
+            super().handle_end_component(vals)
+            return
+        zone = self._stack.pop()
+        if self._stack:
+            self._stack[-1].add_component(zone)
+        else:
+            self._components.append(zone)
+        if "TZID" not in zone or _costly_rules(zone) or _unreadable_observances(zone):
+            return
+        # An unreadable part leaves the zone uncached: _Zones notes it on the events that use the zone.
+        with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+            tzp.cache_timezone_component(zone)
+
+
+def _calendar(data: bytes) -> icalendar.Calendar:
+    """The one VCALENDAR of a resource; ICalendarError when there is not exactly one."""
+    try:
+        components = _TolerantParser(data, _COMPONENTS, icalendar.Calendar.types_factory).parse()
+    except ValueError as exc:
+        raise ICalendarError(f"not iCalendar data ({_first_line(str(exc))})") from None
+    if len(components) != 1:
+        raise ICalendarError(f"not one iCalendar object ({len(components)} found)")
+    calendar = components[0]
+    if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
+        raise ICalendarError("not an iCalendar object (no VCALENDAR)")
+    return calendar
+
+
+def _unreadable(component: icalendar.Component, where: str) -> list[str]:
+    """A note for each value of `component`'s own that could not be read; `where` follows the property's
+    name ("", " of the calendar", ...)."""
+    return [
+        f"unreadable {name}{where} ignored"
+        for name, values in component.items()
+        for value in _as_list(values)
+        if isinstance(value, vBroken)
+    ]
+
+
+def _unreadable_in_event(vevent: icalendar.Component) -> list[str]:
+    notes = _unreadable(vevent, "")
+    for sub in vevent.subcomponents:
+        notes.extend(_unreadable(sub, " in a reminder (VALARM)" if sub.name == "VALARM" else f" in {sub.name}"))
+    return notes
+
+
+def _unreadable_observances(vtimezone: icalendar.Component) -> bool:
+    """Whether a value of the zone's STANDARD or DAYLIGHT parts could not be read: icalendar would build
+    the zone from the parts it can read, which is another zone."""
+    return any(_unreadable(observance, "") for observance in vtimezone.subcomponents)
+
+
+def _costly_rules(vtimezone: icalendar.Component) -> bool:
+    """Whether evaluating the zone's rules could stall a conversion (see MAX_TIMEZONE_RULE_PER_YEAR)."""
+    return any(
+        _changes_per_year(rule) > MAX_TIMEZONE_RULE_PER_YEAR
+        for observance in vtimezone.subcomponents
+        for rule in _as_list(observance.get("RRULE"))
+        if not isinstance(rule, vBroken)  # unreadable, not costly: the zone cannot be built at all
+    )
+
+
+def _changes_per_year(rule: Any) -> float:
+    """How many times a year a VTIMEZONE rule fires, at most; infinite for rules dateutil walks day by day."""
+    frequency = [str(value).upper() for value in rule.get("FREQ", [])]
+    if frequency not in (["YEARLY"], ["MONTHLY"]):
+        return math.inf
+    days = [
+        len(rule["BYMONTHDAY"]) if "BYMONTHDAY" in rule else None,
+        sum(1 if str(day)[:1] in "+-0123456789" else WEEKDAYS_PER_MONTH for day in rule["BYDAY"])
+        if "BYDAY" in rule
+        else None,
+    ]
+    per_month = min((count for count in days if count is not None), default=None)
+    if per_month is None and frequency == ["YEARLY"]:
+        per_year = len(rule.get("BYMONTH", [None]))  # the anniversary of DTSTART, or a day in each month named
+    else:
+        per_year = len(rule.get("BYMONTH", range(12))) * (per_month or 1)
+    for name in ("BYYEARDAY", "BYWEEKNO"):
+        if name in rule:
+            per_year = min(per_year, len(rule[name]) * (7 if name == "BYWEEKNO" else 1))
+    for name in ("BYHOUR", "BYMINUTE", "BYSECOND"):
+        per_year *= len(rule.get(name, [None]))
+    return per_year
 
 
 # -- the resource --------------------------------------------------------------------------------------
@@ -209,14 +328,8 @@ class _Resource:
         self.owner_emails = owner_emails
 
     def parse(self) -> ParsedResource:
-        _check_timezone_rules(self.data)
-        try:
-            calendar = icalendar.Calendar.from_ical(self.data)
-        except ValueError as exc:
-            raise ICalendarError(f"not iCalendar data ({_first_line(str(exc))})") from None
-        if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
-            raise ICalendarError("not an iCalendar object (no VCALENDAR)")
-        resource_problems: list[str] = []
+        calendar = _calendar(self.data)
+        resource_problems: list[str] = _unreadable(calendar, " of the calendar")
         wr_zone = ""
         wr_value = calendar.get("X-WR-TIMEZONE")
         if wr_value is not None:
@@ -276,7 +389,7 @@ class _Resource:
         recurrence_id = reader.moment(vevent, "RECURRENCE-ID", problems)
         if recurrence_id is None:
             raise ICalendarError("unreadable RECURRENCE-ID")
-        if str(vevent["RECURRENCE-ID"].params.get("RANGE", "")).upper() == "THISANDFUTURE":
+        if _text(_params(_first(vevent["RECURRENCE-ID"])).get("RANGE")).upper() == "THISANDFUTURE":
             problems.append("a change to this and all later occurrences is applied to this occurrence only")
         original_start = _like(recurrence_id.value, master.start) if master is not None else recurrence_id.value
         start = reader.moment(vevent, "DTSTART", problems)
@@ -311,7 +424,9 @@ class _Resource:
             "status": STATUSES.get(status, "confirmed"),
             "metadata": reader.metadata(vevent),
             "provider_data": _provider_data(vevent),
-            "problems": tuple(dict.fromkeys(problems + reader.zone_problems.pop(id(vevent), []))),
+            "problems": tuple(
+                dict.fromkeys(problems + reader.zone_problems.pop(id(vevent), []) + _unreadable_in_event(vevent))
+            ),
         }
 
 
@@ -370,7 +485,7 @@ class _Reader:
             end = _like(end_moment.value, begin)
             if _kind(end_moment.value) != _kind(begin):
                 problems.append("DTEND is not the same kind of time as DTSTART: converted")
-        elif isinstance(getattr(duration, "dt", None), timedelta):
+        elif isinstance(getattr(_readable(duration), "dt", None), timedelta):
             end = _plus(begin, duration.dt)
         elif duration is not None:
             problems.append("unreadable DURATION ignored")
@@ -425,7 +540,7 @@ class _Reader:
     def metadata(self, vevent: icalendar.Component) -> dict[str, Any]:
         metadata: dict[str, Any] = {}
         organizer_email = ""
-        organizer = _first(vevent.get("ORGANIZER"))
+        organizer = _readable(vevent.get("ORGANIZER"))
         if organizer is not None:
             organizer_email = _email(organizer)
             metadata["organizer"] = {
@@ -435,6 +550,8 @@ class _Reader:
             }
         attendees = []
         for attendee in _as_list(vevent.get("ATTENDEE")):
+            if isinstance(attendee, vBroken):
+                continue
             params = _params(attendee)
             email = _email(attendee)
             attendees.append(
@@ -477,50 +594,26 @@ class _Zones:
             return _Zone(zoneinfo.ZoneInfo(name), name)
         definition = self.definitions.get(tzid)
         if definition is None:
-            return _Zone(
-                zoneinfo.ZoneInfo(self.fallback),
-                self.fallback,
-                f"unknown time zone {_quote(tzid)}: read as {self.fallback}",
-            )
+            return self._fallback(f"unknown time zone {_quote(tzid)}")
         location = iana_name(_text(definition.get("X-LIC-LOCATION")))
         if location:
             return _Zone(zoneinfo.ZoneInfo(location), location)
+        if _costly_rules(definition):
+            return self._fallback(f"time zone {_quote(tzid)} has rules too costly to evaluate")
+        if _unreadable_observances(definition):
+            return self._fallback(f"unreadable time zone {_quote(tzid)}")
         try:
             equivalent = _equivalent_zone(definition.to_ical(), tzid, near.year)
             custom = _custom_zone(definition.to_ical())
         except (ValueError, TypeError, KeyError, AttributeError):
-            return _Zone(
-                zoneinfo.ZoneInfo(self.fallback),
-                self.fallback,
-                f"unreadable time zone {_quote(tzid)}: read as {self.fallback}",
-            )
+            return self._fallback(f"unreadable time zone {_quote(tzid)}")
         if equivalent:
             return _Zone(zoneinfo.ZoneInfo(equivalent), equivalent, f"time zone {_quote(tzid)} read as {equivalent}")
         return _Zone(custom, "UTC", f"time zone {_quote(tzid)} matches no known zone: its times are kept in UTC")
 
-
-def _check_timezone_rules(data: bytes) -> None:
-    """Refuse VTIMEZONE rules too costly to evaluate, before icalendar evaluates them while parsing."""
-    for block in _VTIMEZONE.finditer(_FOLDED.sub(b"", data)):
-        for line in _RRULE.finditer(block.group(1)):
-            value = line.group(0).split(b":", 1)[-1].upper()
-            parts = {key: values.split(b",") for key, _, values in (part.partition(b"=") for part in value.split(b";"))}
-            if (
-                parts.get(b"FREQ") != [b"YEARLY"]
-                or parts.keys() & {b"BYYEARDAY", b"BYWEEKNO", b"BYHOUR", b"BYMINUTE", b"BYSECOND"}
-                or _per_year(parts) > MAX_TIMEZONE_RULE_PER_YEAR
-            ):
-                raise ICalendarError("a time zone rule too costly to evaluate (VTIMEZONE RRULE)")
-
-
-def _per_year(parts: dict[bytes, list[bytes]]) -> int:
-    """How many times a year a yearly rule fires, at most (an ordinal weekday like -1SU once a month)."""
-    month_days = len(parts[b"BYMONTHDAY"]) if b"BYMONTHDAY" in parts else None
-    weekdays = sum(1 if day[:1] in b"+-0123456789" else 5 for day in parts[b"BYDAY"]) if b"BYDAY" in parts else None
-    if month_days is None and weekdays is None:
-        return len(parts.get(b"BYMONTH", [b""]))
-    per_month = min(count for count in (month_days, weekdays) if count is not None)
-    return len(parts.get(b"BYMONTH", [b""] * 12)) * per_month
+    def _fallback(self, reason: str) -> _Zone:
+        """The calendar's zone (or UTC) for a TZID that cannot be used, with the reason as the note."""
+        return _Zone(zoneinfo.ZoneInfo(self.fallback), self.fallback, f"{reason}: read as {self.fallback}")
 
 
 @functools.lru_cache(maxsize=1)
@@ -531,10 +624,11 @@ def _iana_names() -> dict[str, str]:
 
 @functools.lru_cache(maxsize=64)
 def _custom_zone(definition: bytes) -> tzinfo:
-    component = icalendar.Timezone.from_ical(definition)
-    if not isinstance(component, icalendar.Timezone):
+    # Read as the resource was: a value the zone does not need (a broken LAST-MODIFIED) must not cost it.
+    components = _TolerantParser(definition, _COMPONENTS, icalendar.Calendar.types_factory).parse()
+    if len(components) != 1 or not isinstance(components[0], icalendar.Timezone):
         raise ValueError("not a VTIMEZONE")
-    return component.to_tz(tzp, lookup_tzid=False)
+    return components[0].to_tz(tzp, lookup_tzid=False)
 
 
 @functools.lru_cache(maxsize=64)
@@ -595,6 +689,12 @@ def _city(name: str) -> str:
 
 def _first(value: Any) -> Any:
     return value[0] if isinstance(value, list) else value
+
+
+def _readable(value: Any) -> Any:
+    """The first value, or None when there is none or it could not be read (a vBroken raises on `.dt`)."""
+    value = _first(value)
+    return None if isinstance(value, vBroken) else value
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -668,7 +768,7 @@ def _provider_data(vevent: icalendar.Component) -> dict[str, Any]:
     sequence = _text(vevent.get("SEQUENCE")).strip()
     if sequence.lstrip("-").isdigit():
         data["sequence"] = int(sequence)
-    modified = _first(vevent.get("LAST-MODIFIED"))
+    modified = _readable(vevent.get("LAST-MODIFIED"))
     if isinstance(getattr(modified, "dt", None), datetime):
         data["last_modified"] = modified.dt.isoformat()
     for name, key in (("TRANSP", "transparency"), ("CLASS", "class")):
