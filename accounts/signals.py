@@ -13,6 +13,8 @@ from allauth.account import signals as account_signals
 from allauth.mfa import signals as mfa_signals
 from allauth.mfa.models import Authenticator
 from django.contrib.auth import signals as auth_signals
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.dispatch import receiver
 from django.http import HttpRequest
 
@@ -37,15 +39,25 @@ def audit_signed_in(sender: Any, request: HttpRequest | None, user: User, **kwar
 def audit_sign_in_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
-    # Django has already masked the password in `credentials`; only the address tried is kept.
-    attempted = str(credentials.get("email") or credentials.get("username") or "")[:320]
+    # Django has already masked the password in `credentials`; only the address tried is kept, and only
+    # when it is one: a password typed into the address box must not stay in the log for good.
+    attempted = well_formed_address(str(credentials.get("email") or credentials.get("username") or ""))
     subject = User.objects.filter(email=normalize_email(attempted)).first() if attempted else None
     record(
         action=AuditAction.ACCOUNT_SIGN_IN_FAILED,
         subject=subject,
         request=request,
-        metadata={"email": attempted, "step": "password"},
+        metadata={"email": attempted, "step": "password"} if attempted else {"step": "password"},
     )
+
+
+def well_formed_address(typed: str) -> str:
+    """`typed` if it is an email address, else the empty string."""
+    try:
+        validate_email(typed)
+    except ValidationError:
+        return ""
+    return typed
 
 
 @receiver(mfa_signals.authentication_failed, dispatch_uid="audit_mfa_failed")

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.contrib.auth import authenticate
 from django.contrib.auth.hashers import make_password
 from django.core import mail
 from django.test import Client
@@ -90,6 +91,23 @@ def test_a_failed_sign_in_is_audited_against_the_account_without_the_password(cl
     assert row.subject_user_id == member.pk
     assert row.metadata == {"email": member.email, "step": "password"}
     assert "wrong password" not in str(row.metadata)
+
+
+@pytest.mark.parametrize("typed", [PASSWORD, "correct horse battery staple@", "hunter2 owner@example.com", "x" * 400])
+def test_a_failed_sign_in_keeps_what_was_typed_only_when_it_is_an_address(rf, member, typed):
+    # Whatever signs people in through Django (allauth's page refuses a non-address before it gets here).
+    request = rf.post("/accounts/login/", REMOTE_ADDR="198.51.100.9")
+    assert authenticate(request, username=typed, password="whatever was in the other box") is None
+    assert authenticate(request, email=typed, password="whatever was in the other box") is None
+    rows = AuditLog.objects.filter(action=AuditAction.ACCOUNT_SIGN_IN_FAILED)
+    assert [row.metadata for row in rows] == [{"step": "password"}] * 2
+    assert typed not in str(list(rows.values()))
+
+
+def test_a_password_typed_as_the_address_on_the_sign_in_page_is_not_kept(client, member):
+    response = sign_in(client, PASSWORD, "")
+    assert response.status_code == 200
+    assert PASSWORD not in str(list(AuditLog.objects.values()))
 
 
 def test_repeated_failures_are_rate_limited_even_with_the_right_password(client, member):
