@@ -1,11 +1,12 @@
-"""System checks that warn an operator about a configuration fit only for development."""
+"""System checks that warn an operator about a configuration fit only for development, and refuse one
+that would leave the site open (`check --deploy`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 
 from calsync.lib.crypto import DEV_ENCRYPTION_KEYS, current_keyring
 
@@ -29,7 +30,7 @@ def check_production_configuration(app_configs: Any = None, **kwargs: Any) -> li
                 id="calsync.W002",
             )
         )
-    if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    if settings.DEBUG and not cache_is_shared():
         warnings.append(
             Warning(
                 "The cache is per process, so each web process keeps its own rate-limit counters.",
@@ -55,3 +56,28 @@ def check_production_configuration(app_configs: Any = None, **kwargs: Any) -> li
             )
         )
     return warnings
+
+
+# Cache backends whose counters live inside one process (or nowhere): rate limits kept there are per process.
+PER_PROCESS_CACHES = ("django.core.cache.backends.locmem.LocMemCache", "django.core.cache.backends.dummy.DummyCache")
+
+
+def cache_is_shared() -> bool:
+    return settings.CACHES["default"]["BACKEND"] not in PER_PROCESS_CACHES
+
+
+@register(Tags.security, Tags.caches, deploy=True)
+def check_rate_limits_are_shared(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """allauth counts failed sign-ins, sign-ups and resets in the cache: with a per-process cache each
+    gunicorn worker (and each restart) starts its own count, so the limits multiply and a lock-out is
+    not one. A development server (DEBUG) is one process and gets the warning above instead."""
+    if settings.DEBUG or cache_is_shared():
+        return []
+    return [
+        Error(
+            "DEBUG is off and the cache is per process, so rate limits on sign-in, sign-up and password reset "
+            "are counted by each process on its own.",
+            hint="Set REDIS_URL (a cache every web process shares) before serving real traffic.",
+            id="calsync.E004",
+        )
+    ]
