@@ -6,8 +6,13 @@ run commits with the last page, so a crash anywhere leaves the last committed cu
 run repeats at most the pages after it, which the upsert absorbs: nothing is lost or doubled.
 
 A full listing (no cursor, an expired one, or a provider that can only list) is mark-and-sweep: what the
-listing did not name is deleted, unless that would delete most of the calendar, which is held until
-someone confirms it (vdirsyncer's StorageEmpty guard).
+listing did not name is deleted. Deletions the provider reports (Google's cancelled items, Graph's @removed,
+CalDAV's 404s) wait for the listing's last page, so that together with the sweep they can be weighed at
+once: what would delete most of the calendar is held until someone confirms it (vdirsyncer's StorageEmpty
+guard), whichever way the provider said it.
+
+An item the sync cannot read is kept as an UnreadableItem of the calendar until a later sync reads it or
+the provider removes it, so what was skipped stays visible beyond one run's notes.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, CharField, F, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
+from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
+from django.db.models.functions import Coalesce, NullIf
 from django.utils.timezone import now
 
 from audit.models import AuditAction
@@ -45,7 +51,15 @@ from connections.providers.registry import adapter_for
 from connections.providers.retry import backoff_seconds, before_each_request
 from events.drafts import fields_snapshot
 from events.mapping import EventRow, Unstorable, clean_text, event_row
-from events.models import CalendarEvent, EventChange, EventStatus, EventSyncStatus, SyncOutcome, SyncRun
+from events.models import (
+    CalendarEvent,
+    EventChange,
+    EventStatus,
+    EventSyncStatus,
+    SyncOutcome,
+    SyncRun,
+    UnreadableItem,
+)
 from events.upsert import events_upsert
 
 logger = logging.getLogger(__name__)
@@ -251,6 +265,19 @@ class _Run:
         self.window: tuple[datetime, datetime] | None = None
         self.confirmed_deletions: int | None = None
         self.retry_skips = 0
+        # Ids the provider reported deleted, applied with the listing's last page (an ordered set): a later
+        # page that names one again brings it back instead.
+        self.removed: dict[str, None] = {}
+        self._unreadable: set[str] | None = None
+
+    def unreadable_keys(self) -> set[str]:
+        """The calendar's unreadable items (their keys), read once a run: most calendars have none, and a
+        page need not send its ids to the database to find that out."""
+        if self._unreadable is None:
+            self._unreadable = set(
+                UnreadableItem.objects.filter(connection=self.connection).values_list("provider_item_id", flat=True)
+            )
+        return self._unreadable
 
     def renew(self) -> None:
         self.lease = _renew(self.connection, self.lease)
@@ -299,7 +326,7 @@ def _sync(run: _Run, *, full: bool) -> None:
 
 
 def _consume(run: _Run, pages: Iterator[ChangePage], cursor: str) -> None:
-    run.full, run.seen, run.window, run.retry_skips = not cursor, set(), None, 0
+    run.full, run.seen, run.window, run.retry_skips, run.removed = not cursor, set(), None, 0, {}
     for page in pages:
         run.full = run.full or page.full_listing
         run.window = page.window or run.window
@@ -308,8 +335,8 @@ def _consume(run: _Run, pages: Iterator[ChangePage], cursor: str) -> None:
         run.retry_skips += sum(1 for item in page.skipped if item.retry)
         with transaction.atomic():
             _apply_page(run, page)
-            if page.last and not run.retry_skips:
-                _finish_listing(run, page.cursor)
+            if page.last:
+                _finish_listing(run, page.cursor, whole=not run.retry_skips)
             run.renew()
         if page.last and run.retry_skips:
             # Moving the cursor past them would lose them until the next full listing; this run's pages
@@ -375,6 +402,7 @@ def _apply_page(run: _Run, page: ChangePage) -> None:
     stored = _stored(connection, [remote.provider_event_id for remote in page.events])
     rows: dict[str, EventRow] = {}
     unchanged = set(page.unchanged)
+    unreadable: dict[str, str] = {}
     for remote in page.events:
         pid = remote.provider_event_id
         previous = stored.get(pid)
@@ -388,6 +416,7 @@ def _apply_page(run: _Run, page: ChangePage) -> None:
         except Unstorable as exc:
             result.skipped += 1
             result.note(f"{pid[:80]}: {exc}")
+            unreadable[pid] = str(exc)
             continue
         for problem in row.problems:
             result.note(f"{row.provider_event_id[:80]}: {problem}")
@@ -396,6 +425,8 @@ def _apply_page(run: _Run, page: ChangePage) -> None:
     for item in page.skipped:
         result.skipped += 1
         result.note(f"{item.provider_event_id[:80]}: {item.reason}")
+        if not item.retry:  # a fetch of ours that failed says nothing about the item
+            unreadable[item.provider_event_id] = item.reason
     if run.full:
         run.seen.update(rows)
         run.seen.update(unchanged)
@@ -412,8 +443,46 @@ def _apply_page(run: _Run, page: ChangePage) -> None:
     _upsert(connection, rows, stored, result)
     named = rows.keys() | unchanged
     _drop_missing_exceptions(connection, page, named, result)
-    _remove(connection, [pid for pid in page.removed if pid not in named], result)
+    for pid in named:
+        run.removed.pop(pid, None)
+    run.removed.update((pid, None) for pid in page.removed if pid not in named)
     _link_exceptions(connection, rows)
+    read = (named | set(page.complete_series)) - unreadable.keys()
+    _unreadable_settle(run, unreadable, read=read, removed=page.removed)
+
+
+def _unreadable_settle(run: _Run, unreadable: Mapping[str, str], *, read: Set[str], removed: Sequence[str]) -> None:
+    """Keep what this page could not read on the calendar (first seen kept, last seen and reason renewed), and
+    forget the items it read or the provider removed."""
+    known = run.unreadable_keys()
+    gone = known and known.intersection(_item_key(pid) for pid in (*read, *removed))
+    if gone:
+        UnreadableItem.objects.filter(connection=run.connection, provider_item_id__in=list(gone)).delete()
+        known -= gone
+    moment = now()
+    items = {_item_key(pid): clean_text(reason)[:2000] for pid, reason in unreadable.items() if _item_key(pid)}
+    if items:
+        UnreadableItem.objects.bulk_create(
+            [
+                UnreadableItem(
+                    connection=run.connection,
+                    provider_item_id=key,
+                    reason=reason,
+                    first_seen_at=moment,
+                    last_seen_at=moment,
+                )
+                for key, reason in items.items()
+            ],
+            update_conflicts=True,
+            unique_fields=["connection", "provider_item_id"],
+            update_fields=["reason", "last_seen_at"],
+        )
+        known.update(items)
+
+
+def _item_key(pid: str) -> str:
+    # An item without an id (or one PostgreSQL cannot store) cannot be told apart from others: not kept.
+    return clean_text(pid)[:1024]
 
 
 def _stored(connection: CalendarConnection, ids: Sequence[str]) -> dict[str, _Stored]:
@@ -473,9 +542,10 @@ def _drop_missing_exceptions(
     result.deleted += stale.update(deleted_at=now(), updated_at=now())
 
 
-def _remove(connection: CalendarConnection, removed: list[str], result: SyncResult) -> None:
-    """Delete removed events. A removed occurrence of a series that lives on becomes a cancelled occurrence
-    (so expanding the series does not bring it back); removing a master removes its exceptions."""
+def _remove(connection: CalendarConnection, removed: list[str], result: SyncResult, gone: Set[str]) -> None:
+    """Delete removed events. A removed occurrence of a series that lives on (is not in `gone`, all the ids
+    removed) becomes a cancelled occurrence (so expanding the series does not bring it back); removing a
+    master removes its exceptions."""
     if not removed:
         return
     moment = now()
@@ -487,7 +557,6 @@ def _remove(connection: CalendarConnection, removed: list[str], result: SyncResu
     live = CalendarEvent.objects.filter(
         connection=connection, deleted_at__isnull=True, sync_status=EventSyncStatus.SYNCED
     )
-    gone = set(removed)
     live_masters = set(
         live.filter(
             provider_event_id__in=live.filter(provider_event_id__in=removed)
@@ -553,17 +622,27 @@ def provider_copy_store(*, connection: CalendarConnection, events: Sequence[Remo
 # --- the end of a listing -------------------------------------------------------------------------------
 
 
-def _finish_listing(run: _Run, cursor: str) -> None:
+def _finish_listing(run: _Run, cursor: str, *, whole: bool) -> None:
+    """The listing's last page: weigh its deletions (reported and, for a full listing, swept) against the
+    calendar and apply or hold them; when the listing is `whole` (no item to fetch again), store the cursor."""
     connection, result = run.connection, run.result
-    if run.full:
-        doomed, live = _unseen(run)
-        allowed = run.force_sweep or (run.confirmed_deletions is not None and len(doomed) <= run.confirmed_deletions)
-        if _must_hold(len(doomed), live) and not allowed:
-            _hold(run, len(doomed), live)
+    sweeping = run.full and whole
+    unseen, covered = _unseen(run) if sweeping else ({}, None)
+    doomed = {**_reported_rows(run), **unseen}
+    allowed = run.force_sweep or (run.confirmed_deletions is not None and len(doomed) <= run.confirmed_deletions)
+    if doomed and not allowed:
+        live = covered or _coverage(_covered_rows(run))
+        if _must_hold(len(set(doomed.values())), live.events):
+            _hold(run, len(doomed), live.rows, reported_only=not unseen)
             return
-        _sweep(doomed, result)
-        if allowed and connection.sync_status == SyncState.HELD:
-            result.note(f"held deletion applied: {len(doomed)} events")
+    _apply_removed(run)
+    _sweep(list(unseen), result)
+    if sweeping:
+        _unreadable_unseen_forget(run)
+    if not whole:
+        return
+    if allowed and doomed and connection.sync_status == SyncState.HELD:
+        result.note(f"held deletion applied: {len(doomed)} events")
     CalendarConnection.objects.filter(pk=connection.pk).update(
         sync_cursor=cursor,
         sync_status=SyncState.OK,
@@ -578,6 +657,59 @@ def _finish_listing(run: _Run, cursor: str) -> None:
     result.outcome = SyncOutcome.OK
 
 
+@dataclass(frozen=True)
+class _Coverage:
+    """The live rows a listing speaks for, and the events they make as the person sees them: a series once,
+    however many exceptions (or, for Graph, occurrences) it has stored. The guard weighs events, so deleting
+    a calendar's one recurring meeting is not held; it shows and confirms rows."""
+
+    rows: int
+    events: int
+
+
+def _series_of(pid: str | None, master: str) -> str:
+    return master or pid or ""
+
+
+def _coverage(rows: QuerySet[CalendarEvent]) -> _Coverage:
+    series = Coalesce(NullIf("master_provider_event_id", Value("")), "provider_event_id")
+    counts = rows.aggregate(rows=Count("pk"), events=Count(series, distinct=True))
+    return _Coverage(rows=counts["rows"], events=counts["events"])
+
+
+def _reported_rows(run: _Run) -> dict[int, str]:
+    """The live rows (pk -> series) that the deletions the provider reported would delete or cancel."""
+    found: dict[int, str] = {}
+    removed = list(run.removed)
+    for index in range(0, len(removed), SWEEP_BATCH):
+        batch = removed[index : index + SWEEP_BATCH]
+        rows = _live_synced(run.connection).filter(
+            Q(provider_event_id__in=batch) | Q(master_provider_event_id__in=batch)
+        )
+        for pk, pid, master in rows.values_list("pk", "provider_event_id", "master_provider_event_id"):
+            found[pk] = _series_of(pid, master)
+    return found
+
+
+def _apply_removed(run: _Run) -> None:
+    removed = list(run.removed)
+    gone = set(removed)
+    for index in range(0, len(removed), SWEEP_BATCH):
+        _remove(run.connection, removed[index : index + SWEEP_BATCH], run.result, gone)
+    run.removed = {}
+
+
+def _unreadable_unseen_forget(run: _Run) -> None:
+    """A full listing that did not name an unreadable item: the provider no longer has it."""
+    known = run.unreadable_keys()
+    if not known:
+        return
+    stale = known - {_item_key(pid) for pid in run.seen}
+    if stale:
+        UnreadableItem.objects.filter(connection=run.connection, provider_item_id__in=list(stale)).delete()
+        known -= stale
+
+
 def _live_synced(connection: CalendarConnection) -> QuerySet[CalendarEvent]:
     # Changes made here and not pushed yet have no provider copy to compare with: never swept.
     return CalendarEvent.objects.filter(
@@ -585,8 +717,8 @@ def _live_synced(connection: CalendarConnection) -> QuerySet[CalendarEvent]:
     )
 
 
-def _unseen(run: _Run) -> tuple[list[int], int]:
-    """Rows the full listing did not name (their ids), and how many rows the listing covered."""
+def _covered_rows(run: _Run) -> QuerySet[CalendarEvent]:
+    """The live rows the listing speaks for: all of the calendar's, or those of its window."""
     rows = _live_synced(run.connection)
     if run.window is not None:
         # A listing limited to a window says nothing about events outside it.
@@ -595,12 +727,20 @@ def _unseen(run: _Run) -> tuple[list[int], int]:
             Q(recurrence="", end__gt=window_start)
             | ~Q(recurrence="") & (Q(recurrence_end__isnull=True) | Q(recurrence_end__gt=window_start))
         )
-    doomed, covered = [], 0
-    for pk, pid in rows.values_list("pk", "provider_event_id").iterator(chunk_size=5000):
+    return rows
+
+
+def _unseen(run: _Run) -> tuple[dict[int, str], _Coverage]:
+    """Rows the full listing did not name (pk -> series), and what the listing covered."""
+    doomed: dict[int, str] = {}
+    covered, series = 0, set()
+    rows = _covered_rows(run).values_list("pk", "provider_event_id", "master_provider_event_id")
+    for pk, pid, master in rows.iterator(chunk_size=5000):
         covered += 1
+        series.add(_series_of(pid, master))
         if pid not in run.seen:
-            doomed.append(pk)
-    return doomed, covered
+            doomed[pk] = _series_of(pid, master)
+    return doomed, _Coverage(rows=covered, events=len(series))
 
 
 def _must_hold(doomed: int, live: int) -> bool:
@@ -611,14 +751,19 @@ def _sweep(doomed: list[int], result: SyncResult) -> None:
     moment = now()
     for index in range(0, len(doomed), SWEEP_BATCH):
         batch = doomed[index : index + SWEEP_BATCH]
-        result.deleted += CalendarEvent.objects.filter(pk__in=batch).update(deleted_at=moment, updated_at=moment)
+        result.deleted += CalendarEvent.objects.filter(pk__in=batch, deleted_at__isnull=True).update(
+            deleted_at=moment, updated_at=moment
+        )
 
 
-def _hold(run: _Run, doomed: int, live: int) -> None:
+def _hold(run: _Run, doomed: int, live: int, *, reported_only: bool) -> None:
+    """Keep the events and the cursor (the next run lists the calendar whole, which settles the hold) and
+    ask the person; audited once per held count."""
     connection, result = run.connection, run.result
     result.outcome, result.held_deletions = SyncOutcome.HELD, doomed
+    said = "reports as deleted" if reported_only else "no longer lists"
     message = (
-        f"The provider no longer lists {doomed} of this calendar's {live} events. "
+        f"The provider {said} {doomed} of this calendar's {live} events. "
         "They are kept until you confirm that they should be deleted."
     )
     result.error = message
@@ -628,9 +773,9 @@ def _hold(run: _Run, doomed: int, live: int) -> None:
         .update(sync_status=SyncState.HELD, sweep_held_count=doomed, last_error=message, updated_at=now())
     )
     if first_time:
-        logger.warning("connection %s: holding a sweep of %d of %d events", connection.pk, doomed, live)
+        logger.warning("connection %s: holding the deletion of %d of %d events", connection.pk, doomed, live)
         record(
-            action=AuditAction.SYNC_SWEEP_HELD,
+            action=AuditAction.SYNC_DELETIONS_HELD if reported_only else AuditAction.SYNC_SWEEP_HELD,
             subject=connection.user,
             target=connection,
             metadata={"held_deletions": doomed, "events": live},
