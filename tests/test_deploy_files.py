@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.test_audit_role import APP_ROLE_SQL
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -45,12 +47,61 @@ def test_compose_runs_every_procfile_process_with_the_same_command():
 
 def test_compose_has_the_services_and_health_checks():
     services = compose()["services"]
-    assert set(services) == {"db", "redis", "release", "web", "worker", "beat"}
+    assert set(services) == {"db", "redis", "release", "grants", "web", "worker", "beat"}
     for name in ("db", "redis", "web", "worker", "beat"):
         assert services[name]["healthcheck"]["test"], f"{name} has no health check"
-    for name in ("web", "worker", "beat"):
-        assert services[name]["depends_on"]["release"]["condition"] == "service_completed_successfully"
+    # Migrate, then grants, then the application: it never starts before its role has what it needs.
     assert services["release"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert services["grants"]["depends_on"]["release"]["condition"] == "service_completed_successfully"
+    for name in ("web", "worker", "beat"):
+        assert services[name]["depends_on"]["grants"]["condition"] == "service_completed_successfully"
+
+
+def database_url(service: dict) -> tuple[str, str]:
+    """The user and the password (as written: a ${VARIABLE}) of a service's DATABASE_URL."""
+    # Not urlsplit: the ${VARIABLE:?message} in place of the password holds a "?".
+    url = re.fullmatch(
+        r"postgres://(?P<user>[^:@]+):(?P<password>\$\{[^}]+\})@db:5432/\w+", service["environment"]["DATABASE_URL"]
+    )
+    assert url, service["environment"]["DATABASE_URL"]
+    return url["user"], url["password"]
+
+
+def test_compose_migrates_as_the_owner_and_runs_the_app_as_a_role_of_its_own():
+    services = compose()["services"]
+    owner = services["db"]["environment"]["POSTGRES_USER"]
+    owner_password = services["db"]["environment"]["POSTGRES_PASSWORD"]
+    assert database_url(services["release"]) == (owner, owner_password)
+    app_urls = {database_url(services[name]) for name in ("web", "worker", "beat")}
+    assert len(app_urls) == 1
+    ((app_role, app_password),) = app_urls
+    assert app_role != owner
+    assert app_password != owner_password and "DB_APP_PASSWORD" in app_password
+    # .env reaches every app process (env_file); the owner's password is blanked there.
+    variable = re.fullmatch(r"\$\{(\w+)(?::\?[^}]*)?\}", owner_password)
+    assert variable, owner_password
+    for name in ("web", "worker", "beat"):
+        assert services[name]["environment"][variable.group(1)] == "", name
+
+
+def test_compose_grants_the_app_role_with_the_sql_file_the_role_test_runs():
+    grants = compose()["services"]["grants"]
+    command = grants["command"]
+    assert command[0] == "psql"
+    assert f"app_role={database_url(compose()['services']['web'])[0]}" in command
+    assert grants["environment"]["PGUSER"] == compose()["services"]["db"]["environment"]["POSTGRES_USER"]
+    assert grants["environment"]["PGPASSWORD"] == compose()["services"]["db"]["environment"]["POSTGRES_PASSWORD"]
+    # The file psql runs, through the service's volume, is the one tests/test_audit_role.py checks.
+    script = command[command.index("-f") + 1]
+    mounts = [volume.split(":") for volume in grants["volumes"]]
+    (on_host,) = [
+        (ROOT / host / Path(script).relative_to(inside)) for host, inside, *_ in mounts if script.startswith(inside)
+    ]
+    assert on_host.resolve() == APP_ROLE_SQL.resolve()
+    assert APP_ROLE_SQL.is_file()
+    # The image's psql must know \getenv (PostgreSQL 15), and match the server.
+    assert grants["image"] == compose()["services"]["db"]["image"]
+    assert int(grants["image"].partition(":")[2]) >= 15
 
 
 def test_the_app_services_share_one_image_built_by_the_dockerfile():

@@ -7,7 +7,12 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
 
 from calsync.lib.crypto import generate_key
 
@@ -125,13 +130,25 @@ def test_it_prefers_an_explicit_broker_url(tmp_path):
     assert json.loads(result.stdout)["broker"] == "amqp://guest@127.0.0.1//"
 
 
-def test_check_deploy_reports_nothing_for_the_documented_production_environment(tmp_path):
+@pytest.fixture
+def app_database_url() -> Iterator[str]:
+    """A login role that is no superuser, as production runs the app (check --deploy warns of a superuser)."""
+    role = sql.Identifier(name := f"calsync_app_{secrets.token_hex(6)}")
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER").format(role))
+        try:
+            yield f"postgres://{name}@127.0.0.1:5432/postgres"
+        finally:
+            admin.execute(sql.SQL("DROP ROLE {}").format(role))
+
+
+def test_check_deploy_reports_nothing_for_the_documented_production_environment(tmp_path, app_database_url):
     # The README's production example (Deploying), with real secrets in place of the dots.
     production = {
         **SECRETS,
         "SECRET_KEY": secrets.token_urlsafe(50),
         "DEBUG": "0",
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+        "DATABASE_URL": app_database_url,
         "REDIS_URL": "redis://127.0.0.1:6379/14",
         "ALLOWED_HOSTS": "calsync.example.com",
         "SITE_URL": "https://calsync.example.com",
