@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.db.models.query import RawQuerySet
 
 from accounts.models import User
@@ -98,6 +98,7 @@ def rows_near_window(
     connection_ids: list[int], low: datetime, high: datetime
 ) -> RawQuerySet[CalendarEvent] | QuerySet[CalendarEvent]:
     """Live rows that may have an occurrence in [low, high], as one UNION ALL whose every branch an index bounds.
+    Each row carries `has_problems`: some of its data could not be read (`provider_data["problems"]`).
 
     Not one WHERE with ORs: the planner factors the shared `start < high` out of the branches and then
     reads the date-range index from the calendar's first event. A row can come from two branches (a long
@@ -112,7 +113,11 @@ def rows_near_window(
 
 def _window_queryset(connection_ids: list[int], low: datetime, high: datetime) -> QuerySet[CalendarEvent]:
     """The same rows through the ORM, for databases the SQL below is not written for."""
-    live = CalendarEvent.objects.filter(connection_id__in=connection_ids, deleted_at__isnull=True).defer(*DETAIL_FIELDS)
+    live = (
+        CalendarEvent.objects.filter(connection_id__in=connection_ids, deleted_at__isnull=True)
+        .defer(*DETAIL_FIELDS)
+        .annotate(has_problems=ExpressionWrapper(Q(provider_data__has_key="problems"), output_field=BooleanField()))
+    )
     short = live.filter(recurrence="", start__gte=low - LONG_EVENT, start__lt=high, end__gte=low)
     long = live.filter(is_long_event(), recurrence="", end__gte=low, start__lt=high)
     masters = live.exclude(recurrence="").filter(start__lt=high)
@@ -128,6 +133,8 @@ def _window_sql() -> str:
         for field in CalendarEvent._meta.concrete_fields
         if field.name not in DETAIL_FIELDS
     )
+    # Whether some of the event's data could not be read, for the week's mark, without reading provider_data.
+    columns += ", COALESCE(provider_data -> 'problems' <> '[]'::jsonb, false) AS has_problems"
     live = f"SELECT {columns} FROM calendar_events WHERE connection_id = ANY(%(ids)s) AND deleted_at IS NULL"  # noqa: S608  # nosec B608
     # Each predicate repeats the partial index's own (events.models) so the planner can use that index.
     long_event = f'("end" - "start") > interval \'{LONG_EVENT.days} days\''

@@ -172,3 +172,34 @@ def test_a_phone_scrolls_the_week_sideways(live_server, week):
         assert scroller.evaluate("element => element.scrollWidth > element.clientWidth")  # the week scrolls
         page.screenshot(path=SCREENSHOTS / "week-06-phone.png", full_page=True, caret="initial")
         assert not errors, errors
+
+
+def test_an_event_whose_data_could_not_be_read_is_marked_and_its_details_say_what(live_server, week):
+    monday = week["monday"]
+    make_event(
+        week["work"],
+        start=at(monday + timedelta(days=1), 7),
+        end=at(monday + timedelta(days=1), 8),
+        title="Gym",
+        recurrence="RRULE:FREQ=WEEKLY;BYDAYY=MO",
+        provider_data={
+            "problems": [
+                "the recurrence could not be read (unreadable RRULE 'FREQ=WEEKLY;BYDAYY=MO'): "
+                "only the first occurrence is shown",
+                "unreadable DURATION ignored",
+            ]
+        },
+    )
+    with chromium() as browser:
+        page, errors = signed_in(browser, live_server, viewport={"width": 1400, "height": 900})
+        gym = page.get_by_role("link", name=re.compile(r"Gym.*Some of this event's data could not be read"))
+        gym.wait_for()
+        assert gym.locator(".problem-mark").is_visible()
+        assert page.locator(".problem-mark").count() == 1  # the other events are not marked
+        gym.click()
+        problems = page.locator("#event-panel .event-problems")
+        problems.wait_for()
+        assert "Some of this event's data could not be read" in problems.inner_text()
+        assert problems.locator("li").all_inner_texts()[1] == "unreadable DURATION ignored"
+        page.screenshot(path=SCREENSHOTS / "week-07-unreadable-data.png", full_page=True, caret="initial")
+        assert not errors, errors
