@@ -27,6 +27,7 @@ from events.push import connection_push
 from events.selectors import occurrences_in_window
 from events.sync import sync_connection
 from tests.sync_helpers import caldav_work_calendar
+from tests.test_push import google_world, microsoft_world
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -310,3 +311,167 @@ def test_a_series_that_did_not_move_or_changed_kind_moves_nothing():
     assert SeriesMove.between(date(2026, 3, 23), same) is None
     days = SeriesMove.between(date(2026, 3, 23), date(2026, 3, 25))
     assert days is not None and days.moved(date(2026, 4, 3)) == date(2026, 4, 5)
+
+
+# -- Microsoft Graph ---------------------------------------------------------------------------------------
+# Outlook keeps a series' exceptions in its recurrence blob and removes every one of them, changed and
+# deleted alike, when the series' pattern or start changes ([MS-OXOCAL] 3.1.4.7.3.5, "Updating a Recurring
+# Series"; Outlook warns "any exceptions associated with this recurring appointment will be lost"). The fake
+# does so (tests/fakes/microsoft_calendar.py, EventStore.update); calsync must then show what Outlook holds.
+
+
+def graph_series(fake_microsoft, world) -> str:
+    oid = world.connection.account.external_id
+    master = fake_microsoft.add_series(
+        oid,
+        "Stand-up",
+        datetime(2026, 3, 23, 9, tzinfo=BERLIN),
+        datetime(2026, 3, 23, 9, 30, tzinfo=BERLIN),
+        {"pattern": {"type": "daily", "interval": 1}, "range": {"type": "endDate", "endDate": "2026-04-03"}},
+        time_zone="Europe/Berlin",
+    )
+    for day in sorted(CANCELLED):
+        fake_microsoft.delete_occurrence(master, day)
+    fake_microsoft.update_occurrence(
+        master,
+        MOVED,
+        start=datetime(2026, 3, 27, 14, tzinfo=BERLIN),
+        end=datetime(2026, 3, 27, 14, 30, tzinfo=BERLIN),
+        subject="Stand-up (moved)",
+    )
+    fake_microsoft.update_occurrence(master, CHANGED, subject="Stand-up (agenda)")
+    return master
+
+
+def at_graph(fake_microsoft, connection: CalendarConnection) -> Shown:
+    """What Graph's calendar view holds: (start, subject) of every occurrence and exception."""
+    with fake_microsoft.lock:
+        view = fake_microsoft.calendar_events.view(connection.remote_id, WINDOW)
+        found = [
+            (
+                instance.start.astimezone(BERLIN),
+                str(
+                    (instance.override.fields if instance.override else {}).get("subject")
+                    or instance.event.fields["subject"]
+                ),
+            )
+            for instance in view.values()
+        ]
+    return sorted(found, key=_order)
+
+
+def test_a_graph_series_moved_in_time_shows_what_outlook_keeps_of_it(owner, owner_client, fake_microsoft, settings):
+    settings.PROVIDER_RETRY_BASE_SECONDS = 0.001
+    world = microsoft_world(owner, fake_microsoft)
+    connection = world.connection
+    graph_series(fake_microsoft, world)
+    series = synced_series(connection)
+    assert at_graph(fake_microsoft, connection) == meant_timed(timedelta(0)) == in_calsync(connection)
+
+    move_in_week_view(owner_client, series, datetime(2026, 3, 23, 8, tzinfo=UTC), "2026-03-23T10:00")
+    push_and_echo(connection)
+
+    # Outlook dropped the exceptions: every occurrence at 10:00, the cancelled ones back, none changed.
+    held = [(datetime.combine(day, time(10), tzinfo=BERLIN), "Stand-up") for day in DAYS]
+    assert at_graph(fake_microsoft, connection) == held
+    sync_connection(connection=CalendarConnection.objects.get(pk=connection.pk))
+    assert in_calsync(connection) == held
+    # Graph names occurrences by their original start: the old ones were removed, and a full listing
+    # sweeps what is left of them without changing what is shown.
+    fresh = sync_connection(connection=CalendarConnection.objects.get(pk=connection.pk), full=True)
+    assert fresh.created == 0
+    assert in_calsync(connection) == held
+
+
+# -- Google Calendar ---------------------------------------------------------------------------------------
+# Google names an exception by its occurrence's original start, which is immutable, and does not document
+# what it does with exceptions whose original start is no longer an occurrence. The fake keeps them as they
+# are; calsync carries them to the moved occurrences itself, so Google holds the series as it was meant.
+
+GOOGLE_SERIES = "standup0123"
+
+
+def google_series(fake_google, calendar_id: str, rule: str) -> None:
+    def at(day: date, hour: int = 9, minute: int = 0) -> dict[str, str]:
+        moment = datetime.combine(day, time(hour, minute), tzinfo=BERLIN)
+        return {"dateTime": moment.isoformat(), "timeZone": "Europe/Berlin"}
+
+    fake_google.put_event(
+        calendar_id,
+        {
+            "id": GOOGLE_SERIES,
+            "summary": "Stand-up",
+            "start": at(FIRST),
+            "end": at(FIRST, 9, 30),
+            "recurrence": [f"RRULE:{rule}"],
+        },
+    )
+    for day in sorted(CANCELLED):
+        fake_google.cancel_occurrence(calendar_id, GOOGLE_SERIES, at(day))
+    fake_google.put_exception(
+        calendar_id, GOOGLE_SERIES, at(MOVED), start=at(MOVED, 14), end=at(MOVED, 14, 30), summary="Stand-up (moved)"
+    )
+    fake_google.put_exception(calendar_id, GOOGLE_SERIES, at(CHANGED), summary="Stand-up (agenda)")
+
+
+def at_google(fake_google, calendar_id: str) -> Shown:
+    """What Google holds, expanded: the series' occurrences less those its exceptions replace, and the live
+    exceptions at their own times (one whose original start is no longer an occurrence still shows)."""
+    kept = fake_google.kept_events(calendar_id)
+    master = kept[GOOGLE_SERIES]
+    vevent = icalendar.Event()
+    vevent.add("DTSTART", _google_instant(master["start"]))
+    vevent.add("DTEND", _google_instant(master["end"]))
+    vevent.add("SUMMARY", master["summary"])
+    for line in master["recurrence"]:
+        name, _, value = line.partition(":")
+        vevent.add(name, icalendar.vRecur.from_ical(value))
+    calendar = icalendar.Calendar()
+    calendar.add_component(vevent)
+    exceptions = [item for item in kept.values() if item.get("recurringEventId") == GOOGLE_SERIES]
+    replaced = {_google_instant(item["originalStartTime"]) for item in exceptions}
+    shown: Shown = [
+        (occurrence["DTSTART"].dt.astimezone(BERLIN), str(occurrence["SUMMARY"]))
+        for occurrence in recurring_ical_events.of(calendar).between(*WINDOW)
+        if occurrence["DTSTART"].dt not in replaced
+    ]
+    shown += [
+        (_google_instant(item["start"]).astimezone(BERLIN), str(item["summary"]))
+        for item in exceptions
+        if item.get("status") != "cancelled"
+    ]
+    return sorted(shown, key=_order)
+
+
+def _google_instant(value: dict[str, str]) -> datetime:
+    return datetime.fromisoformat(value["dateTime"]).astimezone(ZoneInfo(value.get("timeZone") or "UTC"))
+
+
+@pytest.mark.parametrize(
+    ("rule", "dragged", "new_start", "move"),
+    [
+        (UNTIL_RULE, datetime(2026, 3, 23, 9, tzinfo=BERLIN), "2026-03-23T10:00", timedelta(hours=1)),
+        (COUNT_RULE, datetime(2026, 3, 24, 9, tzinfo=BERLIN), "2026-03-25T09:00", timedelta(days=1)),
+    ],
+    ids=["hour-later-across-dst", "day-later-count"],
+)
+def test_a_google_series_moved_in_time_takes_its_exceptions_along_at_google_and_in_calsync(
+    owner, owner_client, fake_google, settings, rule, dragged, new_start, move
+):
+    settings.PROVIDER_RETRY_BASE_SECONDS = 0.001
+    connection = google_world(owner, fake_google).connection
+    google_series(fake_google, connection.remote_id, rule)
+    series = synced_series(connection)
+    assert at_google(fake_google, connection.remote_id) == meant_timed(timedelta(0)) == in_calsync(connection)
+
+    move_in_week_view(owner_client, series, dragged.astimezone(UTC), new_start)
+    push_and_echo(connection)
+
+    assert at_google(fake_google, connection.remote_id) == meant_timed(move)
+    assert in_calsync(connection) == meant_timed(move)
+    echo = sync_connection(connection=CalendarConnection.objects.get(pk=connection.pk))
+    assert (echo.created, echo.deleted) == (0, 0)
+    assert in_calsync(connection) == meant_timed(move)
+    fresh = sync_connection(connection=CalendarConnection.objects.get(pk=connection.pk), full=True)
+    assert (fresh.created, fresh.deleted) == (0, 0)
+    assert in_calsync(connection) == meant_timed(move)

@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dateutil.rrule import rrulestr
 from googleapiclient.errors import HttpError
 
 from connections.providers.base import (
@@ -47,6 +50,7 @@ from connections.providers.base import (
 )
 from connections.providers.google import RATE_LIMIT_REASONS, api_error, call_api, error_reasons
 from connections.providers.google_events import UnusableItem, remote_event
+from connections.providers.series_moves import SeriesMove
 
 # 403 reasons that say the calendar (or this event) will not take the write, as opposed to a rate limit.
 READ_ONLY_REASONS = {"requiredAccessLevel", "forbidden"}
@@ -83,6 +87,7 @@ def update_event(
         event_id, if_match = _occurrence_target(service, calendar, ref, etag)
     else:
         event_id, if_match = _event_id(ref), etag
+    series = _series_before(service, calendar, event_id, draft) if not ref.is_occurrence else None
     request = service.events().patch(
         calendarId=calendar.remote_id, eventId=event_id, body=body, sendUpdates=_send_updates(notify)
     )
@@ -98,6 +103,10 @@ def update_event(
         item = current
     if item.get("status") == "cancelled":  # a deleted event takes a patch, but it stays deleted
         raise EventGone("The event was deleted at Google.")
+    if series is not None:
+        moved = _series_moved(service, calendar, item, series, notify)
+        if moved is not None:
+            return moved
     return _result(item, calendar)
 
 
@@ -154,6 +163,187 @@ def instance_id(master_id: str, original_start: EventTime) -> str:
         moment = original_start if original_start.tzinfo else original_start.replace(tzinfo=UTC)
         return f"{master_id}_{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}"
     return f"{master_id}_{original_start:%Y%m%d}"
+
+
+# --- a series moved in time -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Series:
+    """A series as it was before a write: its first start and its exceptions (cancelled ones too)."""
+
+    start: EventTime
+    ical_uid: str
+    exceptions: tuple[dict[str, Any], ...]
+
+
+def _series_before(service: Any, calendar: RemoteCalendar, event_id: str, draft: EventDraft) -> _Series | None:
+    """The series and its exceptions, when the draft moves a series in time (else None: nothing to carry)."""
+    if not draft.recurrence:
+        return None
+    current = _get(service, calendar, event_id)
+    if current is None or not current.get("recurrence") or current.get("status") == "cancelled":
+        return None
+    try:
+        start = remote_event(current, calendar.timezone).start
+    except UnusableItem:
+        return None
+    if SeriesMove.between(start, _in_zone(draft.start, draft, calendar)) is None:
+        return None
+    uid = str(current.get("iCalUID") or "")
+    exceptions = tuple(item for item in _same_uid(service, calendar, uid) if item.get("recurringEventId") == event_id)
+    return _Series(start, uid, exceptions)
+
+
+def _series_moved(
+    service: Any, calendar: RemoteCalendar, master: Mapping[str, Any], before: _Series, notify: bool
+) -> WriteResult | None:
+    """Carry the series' exceptions to where their occurrences went.
+
+    Google names an exception by its occurrence's original start, which is immutable ("originalStartTime"
+    in the Events reference), and does not document what becomes of exceptions whose original start is
+    no longer an occurrence once the series moved. So calsync moves them itself, as the CalDAV writer moves
+    RECURRENCE-IDs (`series_moves`): a cancelled occurrence cancels the moved occurrence, a changed one
+    changes it (moved with the series unless it had been moved on its own), and the exception left behind
+    at the old start is deleted. The result is all Google then holds for the series.
+    """
+    master_id = str(master["id"])
+    try:
+        move = SeriesMove.between(before.start, remote_event(master, calendar.timezone).start)
+    except UnusableItem:
+        return None
+    if move is None:
+        return None
+    written: set[str] = set()
+    for exception in before.exceptions:
+        try:
+            old = remote_event(exception, calendar.timezone)
+        except UnusableItem:
+            continue
+        if old.original_start is None:
+            continue
+        target = instance_id(master_id, move.moved(old.original_start))
+        written.add(target)
+        if old.status == "cancelled":
+            _delete(service, calendar, target, "", notify)
+            continue
+        followed = _same_time(old.start, old.original_start)
+        body = {
+            "status": "confirmed",
+            "summary": old.title,
+            "description": old.description,
+            "location": old.location,
+            "start": _google_time(move.moved(old.start)) if followed else exception["start"],
+            "end": _google_time(move.moved(old.end)) if followed else exception["end"],
+        }
+        request = service.events().patch(
+            calendarId=calendar.remote_id, eventId=target, body=body, sendUpdates=_send_updates(notify)
+        )
+        _send(request, "Google events.patch (an exception of a moved series)")
+    series = remote_event(master, calendar.timezone)
+    for exception in before.exceptions:
+        if exception["id"] in written:
+            continue
+        # Left behind: where its original start is still an occurrence of the moved series, the occurrence
+        # is put back as the series has it (Google has no "undo an exception"); elsewhere it is deleted.
+        original = remote_event(exception, calendar.timezone).original_start
+        if original is not None and _occurs(series, original):
+            _restore(service, calendar, str(exception["id"]), series, original, notify)
+        elif exception.get("status") != "cancelled":
+            _delete(service, calendar, str(exception["id"]), "", notify)
+    events = []
+    for item in _same_uid(service, calendar, before.ical_uid):
+        if item.get("status") == "cancelled" and item.get("recurringEventId"):
+            item = {name: item[name] for name in TOMBSTONE_FIELDS if name in item}
+        with suppress(UnusableItem):
+            events.append(remote_event(item, calendar.timezone))
+    mapped = _result(master, calendar).events[0]
+    events = [event for event in events if event.provider_event_id != master_id]
+    return WriteResult(mapped.provider_event_id, mapped.etag, (mapped, *events), complete=True)
+
+
+def _occurs(series: RemoteEvent, moment: EventTime) -> bool:
+    """Whether the series (its DTSTART and RRULEs, on its own wall clock) has an occurrence at `moment`."""
+    start = series.start
+    wall = _wall(moment, start)
+    first = _wall(start, start)
+    if wall == first:
+        return True
+    for line in series.recurrence:
+        name, _, value = line.partition(":")
+        if name.upper() != "RRULE":
+            continue
+        try:
+            rule = rrulestr(value, dtstart=first)
+        except (ValueError, TypeError):
+            continue
+        if wall in rule:
+            return True
+    return False
+
+
+def _wall(value: EventTime, series_start: EventTime) -> datetime:
+    if not isinstance(value, datetime):
+        return datetime.combine(value, datetime.min.time())
+    if value.tzinfo is not None and isinstance(series_start, datetime) and series_start.tzinfo is not None:
+        value = value.astimezone(series_start.tzinfo)
+    return value.replace(tzinfo=None)
+
+
+def _restore(
+    service: Any, calendar: RemoteCalendar, event_id: str, series: RemoteEvent, original: EventTime, notify: bool
+) -> None:
+    """Make an exception read as its occurrence of the series again."""
+    if isinstance(series.start, datetime) and isinstance(original, datetime) and series.start.tzinfo is not None:
+        original = original.astimezone(series.start.tzinfo)
+    length = series.end - series.start  # type: ignore[operator]  # both dates or both datetimes
+    body = {
+        "status": "confirmed",
+        "summary": series.title,
+        "description": series.description,
+        "location": series.location,
+        "start": _google_time(original),
+        "end": _google_time(original + length),
+    }
+    request = service.events().patch(
+        calendarId=calendar.remote_id, eventId=event_id, body=body, sendUpdates=_send_updates(notify)
+    )
+    _send(request, "Google events.patch (an occurrence of a moved series)")
+
+
+def _same_uid(service: Any, calendar: RemoteCalendar, uid: str) -> list[dict[str, Any]]:
+    """Every event with this iCalUID (a series and its exceptions, deleted ones too), all pages."""
+    if not uid:
+        return []
+    found: list[dict[str, Any]] = []
+    token = ""
+    while True:
+        params: dict[str, Any] = {"calendarId": calendar.remote_id, "iCalUID": uid, "showDeleted": True}
+        if token:
+            params["pageToken"] = token
+        body = call_api(service.events().list(**params).execute, "Google events.list (a series)")
+        found.extend(item for item in body.get("items", []) if isinstance(item, dict))
+        token = str(body.get("nextPageToken") or "")
+        if not token:
+            return found
+
+
+def _google_time(value: EventTime) -> dict[str, Any]:
+    if not isinstance(value, datetime):
+        return {"date": value.isoformat()}
+    zone = getattr(value.tzinfo, "key", None) or "UTC"
+    return {"dateTime": value.isoformat(timespec="seconds"), "timeZone": zone}
+
+
+def _in_zone(value: EventTime, draft: EventDraft, calendar: RemoteCalendar) -> EventTime:
+    """A draft's time in the zone it is written to Google in (as `_event_time` writes it)."""
+    if not isinstance(value, datetime):
+        return value
+    try:
+        zone = ZoneInfo(draft.timezone or calendar.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return value
+    return value.astimezone(zone) if value.tzinfo else value.replace(tzinfo=zone)
 
 
 # --- helpers --------------------------------------------------------------------------------------------

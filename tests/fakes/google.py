@@ -18,7 +18,8 @@ Modelled (OAuth 2.0 for web server apps, OpenID Connect, token revocation, Calen
   nextSyncToken on the last page, 410 fullSyncRequired for a stale syncToken.
 - GET /calendar/v3/calendars/{id}/events (events.list, "Synchronize resources efficiently"): maxResults
   (default 250, at most 2500; `page_size` makes pages shorter, as Google may), pageToken, syncToken,
-  showDeleted, timeMin/timeMax. nextPageToken on every page but the last, nextSyncToken only on the last.
+  showDeleted, timeMin/timeMax, iCalUID (only the events with that UID: a series and its exceptions).
+  nextPageToken on every page but the last, nextSyncToken only on the last.
   A listing is a snapshot taken at its first page; its sync token covers the changes made after that moment.
   With a syncToken: every event changed since, deleted ones included whatever showDeleted says; the
   parameters Google refuses next to one (timeMin, timeMax, q, orderBy, ...) are a 400; an unknown or
@@ -45,7 +46,9 @@ Modelled (OAuth 2.0 for web server apps, OpenID Connect, token revocation, Calen
   occurrence, checked against the series' rule (dateutil expands it): patching it makes the exception
   (recurringEventId, originalStartTime), deleting it cancels that occurrence; 404 for an id that is not an
   occurrence, 410 when the series is deleted. An untouched instance carries the series' etag (Google does not
-  document this; calsync does not rely on it).
+  document this; calsync does not rely on it). A series whose start or rule changes keeps its exceptions as
+  they are: an exception's originalStartTime is immutable (Events reference), and what Google shows for one
+  that no longer names an occurrence is not documented, so nothing here re-keys or drops them.
   Writes need a writer or owner role: 403 `requiredAccessLevel` ("You need to have writer access to this
   calendar.") otherwise, and a write scope (403 insufficientPermissions). On a guest's copy (organizer not
   `self`) only the guest's own answer may change: 403 `forbiddenForNonOrganizer` for shared properties.
@@ -1092,6 +1095,7 @@ def handler_for(state: GoogleState) -> type[BaseHTTPRequestHandler]:
                     return None
                 window.append(moment)
             show_deleted = query.get("showDeleted") == "true"
+            uid = query.get("iCalUID")
             listing.items = [
                 listed(item, calendar)
                 for item in calendar.values()
@@ -1101,6 +1105,7 @@ def handler_for(state: GoogleState) -> type[BaseHTTPRequestHandler]:
                     or is_cancelled_occurrence(item.resource, calendar)
                 )
                 and in_window(item.resource, entry["timeZone"], window[0], window[1])
+                and (uid is None or item.resource.get("iCalUID") == uid)
             ]
             return listing
 
