@@ -16,6 +16,11 @@ What Google documents and this module relies on:
   changes between all-day (`date`) and timed (`dateTime` + `timeZone`).
 - events.get returns deleted events too, as `status: cancelled`.
 - `sendUpdates` (all / externalOnly / none) decides whether guests hear about a write.
+- An exception's `originalStartTime` is immutable, and what Google does with exceptions whose original start
+  is no longer an occurrence after their series moved is not documented. So a series moved in time has its
+  exceptions carried along by calsync (`_series_moved`): each is written again at its moved occurrence (a
+  cancelled one cancels it), and one left behind is put back as its occurrence or deleted. The result is all
+  Google then holds under the series' iCalUID (events.list `iCalUID`, `showDeleted`).
 
 The WriteResult's events go through the inbound mapping (`google_events.remote_event`, with the calendar's
 zone) so the next sync finds them unchanged; a cancelled occurrence is reduced to the tombstone fields an
@@ -316,15 +321,15 @@ def _same_uid(service: Any, calendar: RemoteCalendar, uid: str) -> list[dict[str
     if not uid:
         return []
     found: list[dict[str, Any]] = []
-    token = ""
+    page = None
     while True:
         params: dict[str, Any] = {"calendarId": calendar.remote_id, "iCalUID": uid, "showDeleted": True}
-        if token:
-            params["pageToken"] = token
+        if page:
+            params["pageToken"] = page
         body = call_api(service.events().list(**params).execute, "Google events.list (a series)")
         found.extend(item for item in body.get("items", []) if isinstance(item, dict))
-        token = str(body.get("nextPageToken") or "")
-        if not token:
+        page = body.get("nextPageToken")
+        if not page:
             return found
 
 
