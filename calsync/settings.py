@@ -217,6 +217,9 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 # A password change keeps this session and ends every other one (accounts.signals).
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+# A reset from the emailed link signs that browser in (two-factor still asked), so a sign-in lock-out
+# held by someone else cannot keep the owner out.
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 # Adding an email address, changing the password, two-factor changes and deleting the account all ask
 # for the password (or a second factor) again, so a borrowed session cannot take the account over.
 ACCOUNT_REAUTHENTICATION_REQUIRED = True
@@ -224,7 +227,10 @@ ACCOUNT_EMAIL_NOTIFICATIONS = True  # tell people when their password or email c
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[calsync] "
 # allauth's limits, spelled out: failed sign-ins per IP and per address, sign-ups and resets per IP.
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": "10/m/ip,5/5m/key",
+    # An address is locked after 10 failures in 15 minutes. One client gets 20 failures an hour, so a
+    # stranger needs many addresses to keep someone's sign-in locked; the owner can always reset the
+    # password, which clears the lock and signs them in (ACCOUNT_LOGIN_ON_PASSWORD_RESET).
+    "login_failed": "10/m/ip,20/h/ip,10/15m/key",
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",  # nosec B105 (a rate, not a password)
     "reset_password_from_key": "20/m/ip",  # nosec B105 (a rate, not a password)
