@@ -5,14 +5,19 @@ panel's list for every event whose `provider_data["problems"]` is not empty."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils.timezone import now
 
+from connections.models import CalendarConnection, Provider
 from connections.providers.base import RemoteEvent
 from connections.providers.google_events import remote_event
+from connections.providers.microsoft import SCOPES
 from events.mapping import event_row
+from events.models import CalendarEvent, SyncOutcome
+from events.sync import sync_connection
 from tests.factories import make_account, make_connection, make_event
 from tests.test_week_view import HTMX, at, count_queries, this_monday, week_url
 
@@ -101,3 +106,46 @@ def test_the_detail_panel_lists_what_could_not_be_read(owner_client, calendar):
 
     plain = make_event(calendar, start=at(this_monday(), 11), title="Lunch")
     assert MARK not in owner_client.get(reverse("event_detail", args=[plain.pk]), **HTMX).content.decode()
+
+
+# --- Microsoft Graph: the series master cannot be read, its occurrences can -------------------------------
+
+
+@pytest.fixture
+def outlook_calendar(owner, fake_microsoft, settings):
+    settings.PROVIDER_RETRY_BASE_SECONDS = 0.001
+    person = fake_microsoft.add_user("olive@contoso.com", display_name="Olive Owner")
+    tokens = fake_microsoft.issue_tokens(person.oid, [*SCOPES, "openid", "profile", "offline_access"])
+    account = make_account(
+        owner,
+        Provider.MICROSOFT,
+        external_id=person.oid,
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
+        token_expires_at=now() + timedelta(hours=1),
+    )
+    calendar = make_connection(account, remote_id=fake_microsoft.default_calendar_id(person.oid), name="Calendar")
+    return fake_microsoft, person, calendar
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreadable_recurrence_from_graph_is_noted_on_each_occurrence_and_the_run(outlook_calendar):
+    fake, person, calendar = outlook_calendar
+    monday = this_monday() + timedelta(weeks=1)
+    start = datetime.combine(monday, time(9))
+    weekly = {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]}, "range": {"type": "noEnd"}}
+    master_id = fake.add_series(person.oid, "Team", start, start + timedelta(hours=1), weekly, time_zone="UTC")
+    # A range type calsync does not know (Outlook's own expansion still lists every occurrence).
+    fake.calendar_events.events[master_id].recurrence["range"]["type"] = "untilTheEndOfTime"
+
+    result = sync_connection(connection=CalendarConnection.objects.get(pk=calendar.pk))
+
+    assert result.outcome == SyncOutcome.OK
+    occurrences = CalendarEvent.objects.filter(connection=calendar, deleted_at__isnull=True, title="Team")
+    assert occurrences.count() > 50  # the window's Mondays, as Graph lists them
+    problem = (
+        "the series' recurrence could not be read (unknown recurrence range type 'untilTheEndOfTime'): "
+        "occurrences as Outlook lists them"
+    )
+    assert all(occurrence.provider_data["problems"] == [problem] for occurrence in occurrences)
+    assert any(note.endswith(problem) for note in result.notes)

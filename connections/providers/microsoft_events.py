@@ -47,6 +47,7 @@ from connections.providers.microsoft_recurrence import (
     first_occurrence,
     overlapping,
     rrule_line,
+    unreadable_recurrence,
 )
 from connections.providers.retry import with_retries
 
@@ -351,6 +352,9 @@ def _instance(item: Mapping[str, Any], master: Mapping[str, Any], calendar: Remo
     """An occurrence or exception of `master`, as an exception row: sparse occurrences take the master's
     properties (subject, attendees, ...), and the original start is in the master's zone and kind."""
     problems: list[str] = []
+    unreadable = unreadable_recurrence(master.get("recurrence"))
+    if unreadable:  # the master is skipped; Graph lists each occurrence, so they are all here, marked
+        problems.append(f"the series' recurrence could not be read ({unreadable}): occurrences as Outlook lists them")
     merged = {key: value for key, value in master.items() if key not in MASTER_ONLY}
     merged.update(item)
     master_zone_name, master_zone = _event_zone(master, calendar, [])

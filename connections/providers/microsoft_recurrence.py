@@ -92,6 +92,17 @@ def rrule_line(recurrence: Mapping[str, Any], *, zone: tzinfo | None) -> str:
     return "RRULE:" + ";".join(parts)
 
 
+def unreadable_recurrence(recurrence: object) -> str:
+    """Why a series master's `recurrence` cannot be read as an RRULE, or "" when it can."""
+    if not isinstance(recurrence, Mapping):
+        return "a series master without a recurrence"
+    try:
+        rrule_line(recurrence, zone=UTC)
+    except UnsupportedRecurrence as exc:
+        return str(exc)
+    return ""
+
+
 def _range(span: Mapping[str, Any], zone: tzinfo | None) -> list[str]:
     kind = str(span.get("type") or "noEnd").lower()
     if kind == "noend":
