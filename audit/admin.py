@@ -4,7 +4,10 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django_celery_beat import admin as celery_beat_admin
+from django_celery_beat.models import PeriodicTask
 
+from audit.admin_mixins import AuditedAdmin
 from audit.models import AuditLog
 
 
@@ -26,3 +29,13 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# The periodic jobs' admin (django-celery-beat), audited like ours: staff who may change a job choose which task
+# runs with which arguments, and its "Run selected tasks" action runs them now.
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class PeriodicTaskAdmin(AuditedAdmin, celery_beat_admin.PeriodicTaskAdmin):
+    audit_subject_path = None  # a job belongs to no one

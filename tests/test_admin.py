@@ -488,3 +488,41 @@ def test_a_calendars_unreadable_items_are_listed_read_only(helpdesk, staff_clien
         == 403
     )
     assert UnreadableItem.objects.filter(pk=item.pk).exists()
+
+
+def test_the_admins_of_addresses_second_factors_and_jobs_are_audited_too(staff_client, staff, owner):
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    # An address decides where reset links go: marking one verified is an audited action; whose it is, fixed.
+    address = EmailAddress.objects.create(user=owner, email="olive.second@example.com", verified=False)
+    response = run_action(staff_client, "account.emailaddress", "make_verified", [address.pk])
+    assert response.status_code == 302
+    address.refresh_from_db()
+    assert address.verified
+    (verified,) = admin_rows(AuditAction.ADMIN_ACTION)
+    assert (verified.metadata["action"], verified.subject_user_id, verified.target_id) == (
+        "make_verified",
+        owner.pk,
+        str(address.pk),
+    )
+    page = staff_client.get(reverse("admin:account_emailaddress_change", args=[address.pk])).content.decode()
+    assert 'name="email"' not in page and 'name="user"' not in page
+
+    # A second factor's secret is never shown; removing one (a person who lost it) is audited.
+    authenticator = Authenticator.objects.create(user=owner, type="totp", data={"secret": "JBSWY3DPEHPK3PXP"})
+    page = staff_client.get(reverse("admin:mfa_authenticator_change", args=[authenticator.pk])).content.decode()
+    assert "JBSWY3DPEHPK3PXP" not in page
+    removed = staff_client.post(reverse("admin:mfa_authenticator_delete", args=[authenticator.pk]), {"post": "yes"})
+    assert removed.status_code == 302
+    (deleted,) = admin_rows(AuditAction.ADMIN_DELETED)
+    assert (deleted.target_type, deleted.subject_user_id) == ("mfa.authenticator", owner.pk)
+
+    # Which task a periodic job runs, and with what, is the staff's to change: audited.
+    every_hour = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.HOURS)
+    job = PeriodicTask.objects.create(name="probe", task="events.sync_due", interval=every_hour)
+    assert run_action(staff_client, "django_celery_beat.periodictask", "disable_tasks", [job.pk]).status_code == 302
+    disabled = admin_rows(AuditAction.ADMIN_ACTION)[-1]
+    assert (disabled.metadata["action"], disabled.metadata["count"]) == ("disable_tasks", 1)
+    assert disabled.actor_id == staff.pk
