@@ -288,13 +288,15 @@ def test_utc_values_are_moved_on_the_series_wall_clock_across_dst():
             "EXDATE:20260328T080000Z",  # 09:00 CET
             "EXDATE;TZID=Europe/Berlin:20260330T090000,20260401T090000",
             "RDATE;VALUE=DATE:20260501",
+            "RDATE;TZID=Europe/Berlin:20260410T090000",
         )
     )
     assert lines == (
         "RRULE:FREQ=DAILY;UNTIL=20260403T080000Z",
         "EXDATE:20260328T090000Z",
         "EXDATE;TZID=Europe/Berlin:20260330T100000,20260401T100000",
-        "RDATE;VALUE=DATE:20260501",
+        "RDATE;VALUE=DATE:20260501",  # a date moves by whole days only
+        "RDATE;TZID=Europe/Berlin:20260410T100000",
     )
 
 

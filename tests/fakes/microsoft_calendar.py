@@ -366,7 +366,8 @@ class EventStore:
             event.all_day, event.start, event.end = _wall_times(start, end, zone)
             event.zone = event.end_zone = zone
         if "recurrence" in changes or "start" in times:
-            # Outlook drops a series' exceptions and deletions when its pattern or start changes.
+            # Outlook drops a series' exceptions and deletions when its pattern or start changes ([MS-OXOCAL]
+            # 3.1.4.7.3.5: a changed recurrence removes every exception from the recurrence blob).
             event.overrides.clear()
             event.deleted.clear()
         if "recurrence" in changes:
