@@ -741,6 +741,18 @@ def test_an_unreadable_value_of_the_calendar_costs_nothing_but_a_note():
     )
 
 
+def test_a_calendar_with_a_zone_that_cannot_be_evaluated_is_not_read_for_a_write():
+    # Reading approximates such a zone's times (the calendar's zone); a write must not build on that.
+    event = vevent("UID:1", "DTSTART;TZID=Customized Time Zone:20260105T090000")
+    costly = CUSTOM_CET.replace("RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU", "RRULE:FREQ=SECONDLY")
+    broken = CUSTOM_CET.replace("TZOFFSETTO:+0100", "TZOFFSETTO:+01")
+    for zone in (costly, broken):
+        with pytest.raises(ICalendarError, match="cannot be evaluated"):
+            read_calendar(ics(event, head=zone).encode())
+    domino = ics(vevent("UID:1", "DTSTART;TZID=W. Europe:20260105T090000"), head=DOMINO_ZONE)
+    assert read_calendar(domino.encode()).walk("VEVENT")[0]["DTSTART"].dt.utcoffset() == timedelta(hours=1)
+
+
 def test_a_calendar_read_for_a_write_keeps_unreadable_values_as_they_came():
     calendar = read_calendar(series_with("DURATION:P1X", alarm="TRIGGER:-PT1X").encode())
     written = calendar.to_ical().decode()

@@ -157,9 +157,14 @@ def parse_resource(
 def read_calendar(data: bytes) -> icalendar.Calendar:
     """A resource's VCALENDAR as icalendar components, for a write that changes it in place (everything it
     does not touch, unreadable values included, is written back as it was). The same parser as
-    `parse_resource`; ICalendarError when the text cannot be read."""
+    `parse_resource`; ICalendarError when the text cannot be read, or holds a time zone that cannot be
+    evaluated (a write works on the resource's own times, which reading could only approximate)."""
     try:
-        return _calendar(data)
+        calendar = _calendar(data)
+        for zone in calendar.walk("VTIMEZONE"):
+            if _costly_rules(zone) or _unreadable_observances(zone):
+                raise ICalendarError(f"the time zone {_quote(zone.get('TZID'))} cannot be evaluated")
+        return calendar
     except INTERRUPTS:
         raise
     except ICalendarError:
