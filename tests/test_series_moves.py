@@ -477,3 +477,16 @@ def test_a_google_series_moved_in_time_takes_its_exceptions_along_at_google_and_
     fresh = sync_connection(connection=CalendarConnection.objects.get(pk=connection.pk), full=True)
     assert (fresh.created, fresh.deleted) == (0, 0)
     assert in_calsync(connection) == meant_timed(move)
+
+
+def test_weekdays_of_a_rule_follow_a_series_moved_by_days():
+    move = SeriesMove.between(datetime(2026, 3, 23, 9, tzinfo=BERLIN), datetime(2026, 3, 24, 9, tzinfo=BERLIN))
+    assert move is not None
+    assert move.moved_lines(("RRULE:FREQ=WEEKLY;BYDAY=MO,WE;COUNT=6", "RRULE:FREQ=MONTHLY;BYDAY=2SU")) == (
+        "RRULE:FREQ=WEEKLY;COUNT=6;BYDAY=TU,TH",
+        "RRULE:FREQ=MONTHLY;BYDAY=2MO",
+    )
+    later = SeriesMove.between(datetime(2026, 3, 23, 9, tzinfo=BERLIN), datetime(2026, 3, 23, 11, tzinfo=BERLIN))
+    assert later is not None and later.moved_lines(("RRULE:FREQ=WEEKLY;BYDAY=MO,WE",)) == (
+        "RRULE:FREQ=WEEKLY;BYDAY=MO,WE",
+    )

@@ -10,7 +10,9 @@ moved ones show twice, the last one falls after UNTIL.
 moved an hour later keeps every occurrence an hour later on its own clock, whichever side of a DST change it
 falls. A value written in UTC (an EXDATE with `Z`, the UNTIL RFC 5545 requires in UTC) is read on the old
 zone's clock, moved, placed on the new zone's clock (the series may change zone too) and written in UTC
-again. Date values (all-day series, a date UNTIL) move by whole days: the days the first start moved.
+again. Date values (all-day series, a date UNTIL) move by whole days: the days the first start moved. So do
+a rule's weekdays ("every Monday" moved a day later is "every Tuesday"); an ordinal stays ("the last Sunday"
+becomes "the last Monday", a day later except when a month ends between the two).
 
 Used by the CalDAV writer (on the VEVENTs of a resource) and by the edit services (on a stored series'
 recurrence lines and its exceptions' original starts), so both sides move a series alike.
@@ -140,15 +142,30 @@ class SeriesMove:
         return self.moved(value)
 
     def _moved_rule(self, rule: Any) -> Any:
-        until = rule.get("UNTIL") if hasattr(rule, "get") else None
-        if not until:
+        if not hasattr(rule, "get"):
             return rule
         moved = copy.deepcopy(rule)
-        value = self.moved(until[0])
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            value = value.astimezone(UTC)  # RFC 5545 3.3.10: with a zoned DTSTART, UNTIL is in UTC
-        moved["UNTIL"] = [value]
+        until = rule.get("UNTIL")
+        if until:
+            value = self.moved(until[0])
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                value = value.astimezone(UTC)  # RFC 5545 3.3.10: with a zoned DTSTART, UNTIL is in UTC
+            moved["UNTIL"] = [value]
+        weekdays = rule.get("BYDAY")
+        if weekdays and self.days.days % 7:
+            # "Every Monday" moved a day later is "every Tuesday" (an ordinal, "the 2nd Monday", stays).
+            moved["BYDAY"] = [_later_weekday(str(day), self.days.days) for day in weekdays]
         return moved
+
+
+WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+def _later_weekday(value: str, days: int) -> str:
+    ordinal, day = value[:-2], value[-2:].upper()
+    if day not in WEEKDAYS:
+        return value
+    return ordinal + WEEKDAYS[(WEEKDAYS.index(day) + days) % 7]
 
 
 def _line(name: str, prop: Any) -> str:
