@@ -241,8 +241,10 @@ def _calendar(data: bytes) -> icalendar.Calendar:
         components = _TolerantParser(data, _COMPONENTS, icalendar.Calendar.types_factory).parse()
     except ValueError as exc:
         raise ICalendarError(f"not iCalendar data ({_first_line(str(exc))})") from None
-    if len(components) != 1:
-        raise ICalendarError(f"not one iCalendar object ({len(components)} found)")
+    if not components:
+        raise ICalendarError("not iCalendar data (no complete object: cut off?)")
+    if len(components) > 1:
+        raise ICalendarError(f"not iCalendar data ({len(components)} objects where one is expected)")
     calendar = components[0]
     if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
         raise ICalendarError("not an iCalendar object (no VCALENDAR)")
