@@ -49,7 +49,7 @@ from calsync.models import JobLease
 from connections.models import CalendarConnection, OAuthState, Provider, ProviderAccount
 from connections.providers.base import RESPONSES
 from events.edit_views import CHANGE_ACTIONS
-from events.models import CalendarEvent, ChangeScope, ChangeStatus, EventChange, SyncRun
+from events.models import CalendarEvent, ChangeScope, ChangeStatus, EventChange, SyncRun, UnreadableItem
 from events.week import week_start_for
 from tests.factories import make_account, make_event
 from tests.fakes import google
@@ -290,6 +290,9 @@ ADMIN_ROWS: dict[str, Callable[[World], Any]] = {
     "events.calendarevent": lambda w: w.event.pk,
     "events.eventchange": lambda w: w.change.pk,
     "events.syncrun": lambda w: SyncRun.objects.create(connection=w.calendar).pk,
+    "events.unreadableitem": lambda w: (
+        UnreadableItem.objects.create(connection=w.calendar, provider_item_id="broken.ics", reason="unreadable").pk
+    ),
     "audit.auditlog": lambda w: record(action=AuditAction.CONNECTION_CONNECTED, actor=w.owner, target=w.calendar).pk,
     "auth.group": lambda w: Group.objects.create(name="Support").pk,
     "calsync.joblease": lambda w: JobLease.objects.create(name="events.sync_due").pk,
