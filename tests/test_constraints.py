@@ -123,6 +123,7 @@ def test_sign_up_refuses_a_taken_address_in_any_case_and_accepts_a_deleted_ones(
     # The users table's side of re-sign-up. (Deleting an account must also remove the person's allauth
     # EmailAddress rows, or allauth still sees the address as taken: the account-deletion service's job.)
     User.objects.filter(pk=owner.pk).update(deleted_at=now(), is_active=False)
+    client.post("/accounts/logout/")  # "Cancel" on the code page the first answer left this browser on
     assert client.post("/accounts/signup/", form).status_code == 302
     assert User.objects.get(email="owner@example.com").pk != owner.pk
 
