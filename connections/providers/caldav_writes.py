@@ -864,6 +864,8 @@ def _occurrence_of_key(key: str) -> EventTime:
 def _list_values(vevent: icalendar.Component, name: str) -> list[EventTime]:
     values: list[EventTime] = []
     for prop in _as_list(vevent.get(name)):
+        if isinstance(prop, vBroken):  # kept as it came; it names no occurrence we can compare
+            continue
         for item in getattr(prop, "dts", []):
             value = getattr(item, "dt", None)
             if isinstance(value, date):  # (a PERIOD is a tuple: not an occurrence start to compare)
@@ -873,6 +875,8 @@ def _list_values(vevent: icalendar.Component, name: str) -> list[EventTime]:
 
 def _dt(prop: Any) -> EventTime | None:
     prop = prop[0] if isinstance(prop, list) else prop
+    if isinstance(prop, vBroken):  # (icalendar raises on a broken value's `.dt`)
+        return None
     value = getattr(prop, "dt", None)
     return value if isinstance(value, date) else None
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import icalendar
 from icalendar.parser import Contentline
-from icalendar.prop import vDDDLists, vDDDTypes
+from icalendar.prop import vBroken, vDDDLists, vDDDTypes
 
 from connections.providers.base import EventTime
 
@@ -123,6 +123,8 @@ class SeriesMove:
     # -- the parts ------------------------------------------------------------------------------------------
 
     def _moved_list(self, prop: Any) -> Any:
+        if isinstance(prop, vBroken):  # unreadable: written back as it came
+            return prop
         values = [item.dt for item in getattr(prop, "dts", [])]
         if not values:
             return prop
@@ -222,6 +224,8 @@ def _replace(vevent: icalendar.Component, name: str, value: EventTime) -> None:
 
 def _value(prop: Any) -> EventTime | None:
     prop = prop[0] if isinstance(prop, list) else prop
+    if isinstance(prop, vBroken):
+        return None
     value = getattr(prop, "dt", None)
     return value if isinstance(value, date) else None
 
