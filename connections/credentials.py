@@ -1,5 +1,8 @@
 """Provider credentials in use: fresh before they expire, refreshed once on a 401, and a grant that is gone
 turns the account to "needs reconnect" (one audit row, one email) instead of a retry storm.
+
+Two things are kept apart on the account: `reconnect_reason`, why the person must reconnect (set once, when
+the account turns, until they reconnect), and `last_error`, the latest failure using its credentials.
 """
 
 from __future__ import annotations
@@ -29,6 +32,22 @@ logger = logging.getLogger(__name__)
 REFRESH_MARGIN = timedelta(minutes=5)
 
 T = TypeVar("T")
+
+
+class AccountInactive(AuthRevoked):
+    """Our own refusal to use an account that already waits for the person: not a new failure."""
+
+    def __init__(self, account: ProviderAccount) -> None:
+        super().__init__(_inactive_message(account.get_status_display()))
+
+
+def _inactive_message(status_label: str) -> str:
+    return f"the account is {status_label.lower()}"
+
+
+INACTIVE_MESSAGES = frozenset(
+    _inactive_message(str(label)) for value, label in AccountStatus.choices if value != AccountStatus.ACTIVE
+)
 
 
 def stored_credentials(account: ProviderAccount) -> Credentials:
@@ -70,7 +89,7 @@ def _call_or_mark(account: ProviderAccount, call: Callable[[Credentials], T], cr
 
 def credentials_fresh(account: ProviderAccount) -> Credentials:
     if account.status != AccountStatus.ACTIVE:
-        raise AuthRevoked(f"the account is {account.get_status_display().lower()}")
+        raise AccountInactive(account)
     credentials = stored_credentials(account)
     if not _uses_oauth(account) or _still_fresh(credentials):
         return credentials
@@ -93,13 +112,15 @@ def account_refresh(account: ProviderAccount, *, rejected_token: str | None = No
         locked = ProviderAccount.objects.select_for_update().get(pk=account.pk)
         current = stored_credentials(locked)
         if locked.status != AccountStatus.ACTIVE:
-            raise AuthRevoked(f"the account is {locked.get_status_display().lower()}")
+            raise AccountInactive(locked)
         if not force and current.access_token != rejected_token and _still_fresh(current):
             return current
         try:
             refreshed = adapter.refresh(current)
         except AuthRevoked as revoked:
-            failure = revoked
+            failure: ProviderError = revoked
+        except ProviderError as error:
+            failure = error
         else:
             locked.access_token = refreshed.access_token
             locked.refresh_token = refreshed.refresh_token or locked.refresh_token
@@ -120,21 +141,32 @@ def account_refresh(account: ProviderAccount, *, rejected_token: str | None = No
             )
             _copy_tokens(locked, account)
             return stored_credentials(locked)
-    account_needs_reconnect(account, reason=str(failure))
+    if isinstance(failure, AuthRevoked):
+        account_needs_reconnect(account, reason=str(failure))
+    else:  # the provider is down or limiting us: the grant may be fine, and the failure is kept
+        _last_error_keep(account, str(failure) or type(failure).__name__)
     raise failure
 
 
 def account_needs_reconnect(account: ProviderAccount, *, reason: str) -> bool:
-    """Mark the account as needing the person to reconnect; the first time, audit it and email them.
+    """Mark the account as needing the person to reconnect, for `reason`; the first time, audit it and email
+    them. A later failure is kept as the last error; the reason stays what first asked them to reconnect.
 
     Returns whether this call made the change (a conditional UPDATE, so concurrent callers send one email).
     """
+    reason = reason[:1000]
     with transaction.atomic():
         changed = ProviderAccount.objects.filter(pk=account.pk, status=AccountStatus.ACTIVE).update(
-            status=AccountStatus.NEEDS_RECONNECT, last_error=reason[:1000], updated_at=now()
+            status=AccountStatus.NEEDS_RECONNECT, reconnect_reason=reason, last_error=reason, updated_at=now()
         )
+        if changed:
+            account.reconnect_reason = reason
+        elif reason in INACTIVE_MESSAGES:
+            return False  # our own refusal of an account that already waits: nothing new to keep
+        else:
+            ProviderAccount.objects.filter(pk=account.pk).update(last_error=reason, updated_at=now())
         account.status = AccountStatus.NEEDS_RECONNECT
-        account.last_error = reason[:1000]
+        account.last_error = reason
         if not changed:
             return False
         logger.warning("account %s (%s) needs reconnecting: %s", account.pk, account.provider, reason)
@@ -146,6 +178,11 @@ def account_needs_reconnect(account: ProviderAccount, *, reason: str) -> bool:
         )
         transaction.on_commit(partial(_email_needs_reconnect, account.pk))
     return True
+
+
+def _last_error_keep(account: ProviderAccount, message: str) -> None:
+    account.last_error = message[:1000]
+    ProviderAccount.objects.filter(pk=account.pk).update(last_error=account.last_error, updated_at=now())
 
 
 def _email_needs_reconnect(account_id: int) -> None:

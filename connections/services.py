@@ -38,6 +38,8 @@ def account_connect(*, user: User, provider: str, grant: Grant, request: HttpReq
         "token_expires_at": credentials.expires_at,
         "scopes": list(credentials.scopes),
         "status": AccountStatus.ACTIVE,
+        # Reconnected: neither why it had to be nor its last failure applies to the new grant.
+        "reconnect_reason": "",
         "last_error": "",
         "last_refreshed_at": now() if credentials.access_token else None,
     }

@@ -34,6 +34,7 @@ from connections.providers.base import (
 from connections.providers.caldav import is_icloud
 from connections.providers.netguard import UnsafeURL
 from connections.providers.registry import adapter_for
+from connections.selectors import accounts_with_calendars
 from connections.services import account_connect, account_disconnect, calendar_disconnect, calendars_choose
 from events.services import connection_sweep_confirm_and_sync, connection_sync_request
 
@@ -52,11 +53,7 @@ SYNC_NOW_LIMIT = Limit(per_user=30, per_ip=60, period_seconds=600)
 @login_required
 @require_safe
 def connections_page(request: HttpRequest) -> HttpResponse:
-    accounts = (
-        ProviderAccount.objects.filter(user=_user(request))
-        .prefetch_related("calendars")
-        .order_by("provider", "email", "pk")
-    )
+    accounts = accounts_with_calendars(user=_user(request))
     providers = []
     for provider in (*OAUTH_PROVIDERS, *PASSWORD_PROVIDERS):
         adapter = _adapter(provider)

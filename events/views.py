@@ -22,11 +22,12 @@ from django.views.decorators.http import require_POST, require_safe
 from accounts.models import User
 from calsync.lib.http import posted_next
 from connections.models import AccountStatus, CalendarConnection, SyncState
+from connections.selectors import unreadable_counts
 from events.calendar_colors import calendar_color
 from events.changes import edit_refusal, organized_elsewhere, own_attendee
 from events.models import CalendarEvent, EventChange, EventSyncStatus
 from events.recurrence import RecurrenceError, Series, as_stored, occurrences_between, split_lines, zone_or_none
-from events.selectors import changes_to_settle, occurrences_in_window, shown_instant, week_calendars
+from events.selectors import changes_to_settle, occurrence_end, occurrences_in_window, shown_instant, week_calendars
 from events.week import DAYS, local_midnight, week_layout, week_start_for
 
 SYNCED = EventSyncStatus.SYNCED
@@ -107,6 +108,7 @@ def _render_week(request: HttpRequest, user: User, start: date) -> HttpResponse:
         "next_week": start + timedelta(days=DAYS),
         "hours": range(24),
         "attention": sum(1 for calendar in calendars if _needs_attention(calendar)),
+        "unreadable": unreadable_counts(connection_ids=[calendar.pk for calendar in calendars]),
         "unsettled": changes_to_settle(user=user),
         "week_url": reverse("week", kwargs={"day": start.isoformat()}),
     }
@@ -136,7 +138,7 @@ def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
     start, end = event.start, event.end
     at = occurrence_start(event, request.GET.get("at", ""))
     if at is not None:
-        start, end = at, at + (event.end - event.start)
+        start, end = at, occurrence_end(event, at)  # an RDATE period has a length of its own
     calendars = week_calendars(user=user)
     index = next((number for number, calendar in enumerate(calendars) if calendar.pk == event.connection_id), 0)
     shown_day = _shown_date(event, start, user.zone)

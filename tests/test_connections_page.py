@@ -111,3 +111,35 @@ def test_disconnect_only_accepts_post(owner_client, owner):
     calendar = make_connection(make_account(owner))
     assert owner_client.get(reverse("connections_calendar_disconnect", args=[calendar.pk])).status_code == 405
     assert CalendarConnection.objects.filter(pk=calendar.pk).exists()
+
+
+def test_the_reason_to_reconnect_and_the_last_error_are_shown_apart(owner_client, owner):
+    account = make_account(
+        owner,
+        status=AccountStatus.NEEDS_RECONNECT,
+        reconnect_reason="invalid_grant: Token has been expired or revoked.",
+        last_error="Google said 401: Request had <invalid> credentials",
+    )
+    make_connection(account, name="Work", sync_status=SyncState.ERROR, last_error="Reconnect needed: the account is x")
+    page = owner_client.get(reverse("connections")).content.decode()
+    assert "Why: invalid_grant: Token has been expired or revoked." in page
+    assert "Last error: Google said 401: Request had &lt;invalid&gt; credentials" in page
+    assert "Last error: Reconnect needed: the account is x" in page  # the calendar's own
+
+
+def test_an_active_account_shows_its_last_failure_and_a_reason_equal_to_it_once(owner_client, owner):
+    make_connection(make_account(owner, email="a@example.com", last_error="Google token endpoint: server error 503"))
+    reason = "invalid_grant: Token has been expired or revoked."
+    make_connection(
+        make_account(
+            owner,
+            email="b@example.com",
+            external_id="b",
+            status=AccountStatus.NEEDS_RECONNECT,
+            reconnect_reason=reason,
+            last_error=reason,
+        )
+    )
+    page = owner_client.get(reverse("connections")).content.decode()
+    assert "Last error: Google token endpoint: server error 503" in page
+    assert page.count(reason) == 1

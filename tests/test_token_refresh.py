@@ -162,3 +162,56 @@ def test_two_workers_needing_a_refresh_at_once_refresh_the_grant_once(owner, fak
     assert token_requests(fake_microsoft) == 1
     account.refresh_from_db()
     assert account.refresh_token == fake_microsoft.issued_refresh_tokens[-1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reason_to_reconnect_survives_a_later_different_error_until_the_person_reconnects(owner, fake_google):
+    from connections.credentials import account_needs_reconnect
+    from connections.providers.base import AccountIdentity, Credentials, Grant
+    from connections.services import account_connect
+    from events.sync import sync_connection
+    from tests.factories import make_connection
+
+    account = google_account(owner, fake_google, expires_in=timedelta(0))
+    calendar = make_connection(account, remote_id=fake_google.users[account.external_id].calendars[0]["id"])
+    fake_google.revoke_all()
+    sync_connection(connection=calendar)
+    account.refresh_from_db()
+    assert account.status == AccountStatus.NEEDS_RECONNECT
+    reason = account.reconnect_reason
+    assert "invalid_grant" in reason and account.last_error == reason
+
+    # Later syncs stop at our own state: nothing new to keep on the account.
+    sync_connection(connection=calendar)
+    account.refresh_from_db()
+    assert (account.reconnect_reason, account.last_error) == (reason, reason)
+
+    # A different failure (another worker's call, refused otherwise) is the last error; the reason stays.
+    assert not account_needs_reconnect(account, reason="Google said 401: Request had invalid credentials")
+    account.refresh_from_db()
+    assert account.reconnect_reason == reason
+    assert account.last_error == "Google said 401: Request had invalid credentials"
+    assert AuditLog.objects.filter(action=AuditAction.CONNECTION_NEEDS_RECONNECT).count() == 1
+
+    tokens = fake_google.issue_tokens(account.external_id, list(GOOGLE_SCOPES))
+    credentials = Credentials(access_token=tokens["access_token"], refresh_token=tokens["refresh_token"])
+    identity = AccountIdentity(external_id=account.external_id, email=account.email)
+    account_connect(user=owner, provider=Provider.GOOGLE, grant=Grant(credentials, identity))
+    account.refresh_from_db()
+    assert (account.status, account.reconnect_reason, account.last_error) == (AccountStatus.ACTIVE, "", "")
+
+
+def test_a_provider_outage_during_refresh_is_kept_as_the_last_error_without_a_reason_to_reconnect(
+    owner, fake_microsoft
+):
+    account = microsoft_account(owner, fake_microsoft, expires_in=timedelta(0))
+    fake_microsoft.faults.extend([(503, "30")] * 3)
+    with pytest.raises(ProviderError) as caught:
+        provider_call(account, MicrosoftAdapter().list_calendars)
+    account.refresh_from_db()
+    assert account.status == AccountStatus.ACTIVE and account.reconnect_reason == ""
+    assert account.last_error == str(caught.value) == "Microsoft identity platform unavailable: MsalServiceError"
+    fake_microsoft.faults.clear()  # the outage is over: the next refresh clears it
+    provider_call(account, MicrosoftAdapter().list_calendars)
+    account.refresh_from_db()
+    assert account.last_error == ""

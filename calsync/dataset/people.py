@@ -98,6 +98,7 @@ def _account(rng: random.Random, user: User, provider: str, now: datetime, posit
     if rng.random() < 0.03:
         account.status = AccountStatus.NEEDS_RECONNECT
         account.last_error = "The provider no longer accepts calsync's access (invalid_grant). Reconnect the account."
+        account.reconnect_reason = account.last_error
     if provider == "caldav":
         server = rng.choice(CALDAV_SERVERS)
         account.external_id = f"{server}/dav/principals/user/{email}/"
