@@ -349,6 +349,11 @@ SYNC_INTERVAL_SECONDS = env_int("SYNC_INTERVAL_SECONDS", 270)
 SYNC_QUEUED_STALE_SECONDS = env_int("SYNC_QUEUED_STALE_SECONDS", SYNC_INTERVAL_SECONDS)
 # Refresh tokens lapse when unused (Google: six months, Microsoft: 90 days): refresh idle ones weekly.
 CREDENTIALS_IDLE_DAYS = env_int("CREDENTIALS_IDLE_DAYS", 7)
+# One recurring series shows at most this many occurrences a day, and this many in one page's window
+# (events.recurrence): a rule that repeats every minute must not cost a page seconds. The rest is marked
+# as not shown. 48 a day keeps "every half hour" whole; a week of them fits the window's limit.
+RECURRENCE_MAX_PER_DAY = env_int("RECURRENCE_MAX_PER_DAY", 48)
+RECURRENCE_MAX_PER_WINDOW = env_int("RECURRENCE_MAX_PER_WINDOW", 500)
 
 # --- Two-way sync ----------------------------------------------------------------------------------
 # A change made in calsync is pushed at once; a transient failure is retried with backoff (base * 2**n,

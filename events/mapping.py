@@ -15,9 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+
 from connections.providers.base import EventTime, RemoteEvent
 from events.models import EventStatus
-from events.recurrence import RecurrenceError, Series, ruleset, series_end, zone_or_none
+from events.recurrence import RecurrenceError, Series, busiest_day, ruleset, series_end, zone_or_none
 
 MAX_ID_LENGTH = 1024
 # A description beyond this is cut (with a note): a calendar is not a document store, and the week view
@@ -234,7 +236,17 @@ def _recurrence_end(
     )
     try:
         ruleset(series)  # an endless rule is never walked for its end, but it must be readable all the same
+        _note_dense(series, problems)
         return series_end(series)
     except RecurrenceError as exc:
         problems.append(f"the recurrence could not be read ({exc}): only the first occurrence is shown")
         return None
+
+
+def _note_dense(series: Series, problems: list[str]) -> None:
+    """A rule denser than a page shows is kept, and its expansion capped (events.recurrence.Limits): say so."""
+    most = busiest_day(series)
+    if most > settings.RECURRENCE_MAX_PER_DAY:
+        problems.append(
+            f"the series repeats up to {most:,} times a day: at most {settings.RECURRENCE_MAX_PER_DAY} a day are shown"
+        )

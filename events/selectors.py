@@ -23,7 +23,16 @@ from django.db.models.query import RawQuerySet
 from accounts.models import User
 from connections.models import CalendarConnection
 from events.models import LONG_EVENT, CalendarEvent, ChangeStatus, EventChange, EventStatus, is_long_event
-from events.recurrence import RecurrenceError, Series, as_stored, occurrences_between, split_lines, zone_or_none
+from events.recurrence import (
+    RecurrenceError,
+    Series,
+    as_stored,
+    expand,
+    longest_length,
+    period_lengths,
+    split_lines,
+    zone_or_none,
+)
 
 DETAIL_FIELDS = ("description", "provider_data", "metadata")
 EARLIEST_SHOWN = datetime(1000, 1, 1, tzinfo=UTC)
@@ -49,6 +58,9 @@ class Occurrence:
     # For an occurrence generated from a series: the start it has in the series (stored form), which
     # names it for edits of one occurrence.
     recurrence_id: datetime | None = None
+    # The series has more occurrences in the window than one series may show (events.recurrence.Limits):
+    # some were left out, and the page should say so.
+    truncated: bool = False
 
     @property
     def start_date(self) -> date:
@@ -152,7 +164,7 @@ def _replaced_occurrences(masters: list[CalendarEvent], low: datetime, high: dat
     replaces: the series must not produce those itself."""
     if not masters:
         return {}
-    longest = max(master.end - master.start for master in masters)
+    longest = max(_longest_occurrence(master) for master in masters)
     replaced: dict[int, set[datetime]] = {}
     for master_id, original_start in CalendarEvent.objects.filter(
         recurring_event_id__in=[master.pk for master in masters],
@@ -165,36 +177,63 @@ def _replaced_occurrences(masters: list[CalendarEvent], low: datetime, high: dat
     return replaced
 
 
+def _series(master: CalendarEvent) -> Series:
+    zone = None if master.all_day else zone_or_none(master.timezone)
+    lines = split_lines(master.recurrence)
+    return Series(start=master.start, duration=master.end - master.start, lines=lines, zone=zone)
+
+
+def _longest_occurrence(master: CalendarEvent) -> timedelta:
+    """The master's length, or an RDATE period's if one is longer: an occurrence that began that long before
+    the window may still reach into it."""
+    try:
+        return longest_length(_series(master))
+    except RecurrenceError:
+        return master.end - master.start
+
+
 def _expand(
     master: CalendarEvent, replaced: set[datetime], start: datetime, end: datetime, zone: tzinfo
 ) -> list[Occurrence]:
-    series_zone = None if master.all_day else zone_or_none(master.timezone)
-    series = Series(
-        start=master.start, duration=master.end - master.start, lines=split_lines(master.recurrence), zone=series_zone
-    )
+    series = _series(master)
     # Wall-clock bounds for the rule, a day wider than the window for zone differences; filtered exactly later.
-    bounds_zone = series_zone or zone
+    bounds_zone = series.zone or zone
     wall_low = (start - timedelta(days=1)).astimezone(bounds_zone).replace(tzinfo=None)
     wall_high = (end + timedelta(days=1)).astimezone(bounds_zone).replace(tzinfo=None)
     try:
-        walls = list(occurrences_between(series, wall_low, wall_high))
+        expansion = expand(series, wall_low, wall_high)
+        walls, truncated = expansion.occurrences, expansion.truncated
     except RecurrenceError:
-        walls = [series.wall_start]  # unreadable rule (recorded when it was stored): show the first one
+        # unreadable rule (recorded when it was stored): show the first one
+        walls, truncated = ((series.wall_start, series.duration),), False
     found = []
-    for wall in walls:
-        stored = as_stored(wall, series_zone)
+    for wall, length in walls:
+        stored = as_stored(wall, series.zone)
         if stored in replaced:
             continue
         found.append(
             Occurrence(
                 event=master,
                 start=_shown(stored, master, zone),
-                end=_shown(stored + series.duration, master, zone),
+                end=_shown(stored + length, master, zone),
                 all_day=master.all_day,
                 recurrence_id=stored,
+                truncated=truncated,
             )
         )
     return found
+
+
+def occurrence_end(master: CalendarEvent, at: datetime) -> datetime:
+    """The end of the series' occurrence that starts at `at` (stored form): an RDATE period's own end, else
+    the master's length after it."""
+    series = _series(master)
+    wall = at.astimezone(series.zone or UTC).replace(tzinfo=None)
+    try:
+        length = period_lengths(series).get(wall, series.duration)
+    except RecurrenceError:
+        length = series.duration
+    return at + length
 
 
 def _single(row: CalendarEvent, zone: tzinfo) -> Occurrence:
