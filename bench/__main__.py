@@ -15,7 +15,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, a run of a few minutes")
-    parser.add_argument("--only", default="", help="comma-separated items to run (1-6), default all")
+    parser.add_argument("--only", default="", help="comma-separated items to run (1-7), default all")
     parser.add_argument("--out", default="", help="folder for results.md and results.json (default var/bench)")
     args = parser.parse_args(argv)
 

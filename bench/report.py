@@ -21,6 +21,7 @@ ITEMS = {
     4: "Incremental sync cycle",
     5: "Full sync memory",
     6: "Storage",
+    7: "Hostile recurring series",
 }
 
 

@@ -15,9 +15,9 @@ import pytest
 from django.utils.timezone import now
 
 from accounts.models import User
-from bench import runner
+from bench import hostile_week, runner
 from bench.config import QUICK, Sizes, sizes_from
-from bench.report import percentile
+from bench.report import Report, percentile
 from events.models import CalendarEvent
 from tests.factories import make_account, make_connection, make_event
 
@@ -70,13 +70,24 @@ def test_it_runs_every_measurement_and_writes_the_report(tmp_path: Path):
     failures = [figure.note for figure in report.figures if figure.note.startswith("failed")]
     assert failures == []
     body = json.loads(js.read_text())
-    assert {figure["item"] for figure in body["figures"]} == {1, 2, 3, 4, 5, 6}
+    assert {figure["item"] for figure in body["figures"]} == {1, 2, 3, 4, 5, 6, 7}
     assert all(figure["value"] is not None for figure in body["figures"]), md.read_text()
     assert {"cpus", "cpu_model", "ram", "postgresql", "python"} <= set(body["machine"])
     assert "| 3 | ingest, real sync path |" in md.read_text()
     # The bench's own rows are gone; the data set is untouched.
     assert not User.objects.filter(email__endswith="@bench.invalid").exists()
     assert CalendarEvent.objects.count() == 3 * (3 * 3 + 3 * 15)
+
+
+@pytest.mark.django_db
+def test_the_hostile_series_item_measures_both_week_pages_and_the_bounded_series():
+    report = Report()
+    hostile_week.measure(report, TINY)
+    figures = {figure.name: figure for figure in report.item(7)}
+    assert {"week page, ordinary week p95", "week page, same week and both hostile series p95"} <= set(figures)
+    assert all(figure.value is not None for figure in figures.values())
+    shown = figures["occurrences of the dense series on the page"].value
+    assert shown is not None and 0 < shown <= 7 * 48 + 1  # bounded: the rule has 5,760 a day
 
 
 def test_it_refuses_a_database_that_is_not_a_bench_database(monkeypatch):
