@@ -34,7 +34,7 @@ from django.utils.timezone import now
 
 from audit.models import AuditAction
 from audit.services import record
-from connections.credentials import account_needs_reconnect, account_refresh, credentials_fresh
+from connections.credentials import AccountInactive, account_needs_reconnect, account_refresh, credentials_fresh
 from connections.models import CalendarConnection, ProviderAccount, SyncState
 from connections.providers.base import (
     AuthRevoked,
@@ -788,7 +788,10 @@ def _hold(run: _Run, doomed: int, live: int, *, reported_only: bool) -> None:
 def _record_failure(run: _Run, exc: Exception) -> None:
     connection = run.connection
     failures = connection.consecutive_failures + 1
-    if isinstance(exc, AuthRevoked):
+    if isinstance(exc, AccountInactive):
+        # Our own refusal says nothing new: the calendar shows why the account waits for the person.
+        message, next_attempt = f"Reconnect needed: {connection.account.reconnect_reason or exc}", None
+    elif isinstance(exc, AuthRevoked):
         message, next_attempt = f"Reconnect needed: {exc}", None
     else:
         message = str(exc) or type(exc).__name__

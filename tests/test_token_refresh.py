@@ -181,10 +181,12 @@ def test_the_reason_to_reconnect_survives_a_later_different_error_until_the_pers
     reason = account.reconnect_reason
     assert "invalid_grant" in reason and account.last_error == reason
 
-    # Later syncs stop at our own state: nothing new to keep on the account.
+    # Later syncs stop at our own state: nothing new to keep on the account, and the calendar still says why.
     sync_connection(connection=calendar)
     account.refresh_from_db()
+    calendar.refresh_from_db()
     assert (account.reconnect_reason, account.last_error) == (reason, reason)
+    assert calendar.last_error == f"Reconnect needed: {reason}"
 
     # A different failure (another worker's call, refused otherwise) is the last error; the reason stays.
     assert not account_needs_reconnect(account, reason="Google said 401: Request had invalid credentials")
