@@ -131,6 +131,17 @@ def test_a_counted_rule_that_cannot_jump_is_walked_only_so_far_and_says_so(rule_
     assert rule_steps.count <= MAX_STEPS_PER_WINDOW + 10
 
 
+def test_a_series_listing_tens_of_thousands_of_dates_gives_a_window_only_those_near_it():
+    first = datetime(2020, 1, 1, 9)
+    listed = ",".join((first + timedelta(hours=n)).strftime("%Y%m%dT%H%M%SZ") for n in range(60_000))  # ~1 MB
+    flood = series("RRULE:FREQ=WEEKLY", f"RDATE:{listed}", f"EXDATE:{listed}", first=first.replace(tzinfo=BERLIN))
+    last = first + timedelta(hours=59_999)  # November 2026
+    rules = vars(ruleset(flood, near=last + timedelta(days=7)))
+    assert len(rules["_rdate"]) == len(rules["_exdate"]) == 0  # every listed date is before the window
+    rules = vars(ruleset(flood, near=last - timedelta(days=1)))
+    assert 0 < len(rules["_rdate"]) <= 48 and 0 < len(rules["_exdate"]) <= 48  # the last day or so, of 60,000
+
+
 def test_the_busiest_day_of_a_rule_is_known_from_its_parts():
     first = datetime(2026, 1, 1, 9, tzinfo=BERLIN)
     assert busiest_day(series(DENSE, first=first)) == 24 * 60 * 4
