@@ -597,11 +597,15 @@ def split_series(series: Series, at: datetime, *, all_day: bool) -> tuple[tuple[
 
 
 def _count_before(series: Series, wall_at: datetime) -> int:
+    """How many occurrences come before `wall_at`, walked from DTSTART: a series with more than a window may
+    walk cannot be cut by count (RecurrenceError), rather than cost the request seconds."""
     count = 0
     for moment in ruleset(series):
         if moment >= wall_at:
             break
         count += 1
+        if count > MAX_STEPS_PER_WINDOW:
+            raise RecurrenceError("too many occurrences before the cut to count them")
     return count
 
 

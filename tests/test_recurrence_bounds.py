@@ -31,6 +31,7 @@ from events.recurrence import (
     occurrences_between,
     ruleset,
     series_end,
+    split_series,
 )
 from events.selectors import occurrences_in_window
 from events.week import local_midnight
@@ -140,6 +141,17 @@ def test_a_series_listing_tens_of_thousands_of_dates_gives_a_window_only_those_n
     assert len(rules["_rdate"]) == len(rules["_exdate"]) == 0  # every listed date is before the window
     rules = vars(ruleset(flood, near=last - timedelta(days=1)))
     assert 0 < len(rules["_rdate"]) <= 48 and 0 < len(rules["_exdate"]) <= 48  # the last day or so, of 60,000
+
+
+def test_cutting_a_long_counted_series_is_refused_after_a_bounded_walk(rule_steps):
+    counted = series("RRULE:FREQ=HOURLY;COUNT=100000000", first=datetime(1901, 1, 1, 0, 0, tzinfo=BERLIN))
+    with pytest.raises(RecurrenceError):  # the edit says "change all occurrences instead"
+        split_series(counted, datetime(2026, 3, 2, 9, tzinfo=UTC), all_day=False)
+    assert rule_steps.count <= MAX_STEPS_PER_WINDOW + 10  # not 1.1 million hours
+    short = series("RRULE:FREQ=HOURLY;COUNT=10", first=datetime(2026, 3, 2, 0, 0, tzinfo=BERLIN))
+    assert split_series(short, datetime(2026, 3, 2, 3, tzinfo=BERLIN).astimezone(UTC), all_day=False)[1] == (
+        "RRULE:FREQ=HOURLY;COUNT=7",
+    )
 
 
 def test_the_busiest_day_of_a_rule_is_known_from_its_parts():
