@@ -323,7 +323,6 @@ class SyncRun(models.Model):
         return (self.finished_at - self.started_at).total_seconds()
 
 
-
 class UnreadableItem(models.Model):
     """A provider item (an event, a CalDAV resource) of a calendar that the sync could not read.
 
