@@ -354,6 +354,8 @@ CREDENTIALS_IDLE_DAYS = env_int("CREDENTIALS_IDLE_DAYS", 7)
 # as not shown. 48 a day keeps "every half hour" whole; a week of them fits the window's limit.
 RECURRENCE_MAX_PER_DAY = env_int("RECURRENCE_MAX_PER_DAY", 48)
 RECURRENCE_MAX_PER_WINDOW = env_int("RECURRENCE_MAX_PER_WINDOW", 500)
+# All series of one page together (a week, the detail panel): many hostile series cost no more than this.
+RECURRENCE_MAX_PER_PAGE = env_int("RECURRENCE_MAX_PER_PAGE", 2000)
 
 # --- Two-way sync ----------------------------------------------------------------------------------
 # A change made in calsync is pushed at once; a transient failure is retried with backoff (base * 2**n,

@@ -98,10 +98,12 @@ def split_lines(text: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Limits:
-    """How much of one series a window may show: occurrences per wall-clock day, and in all."""
+    """How much of one series a window may show: occurrences per wall-clock day and in all, and how many
+    occurrences its rules may walk through to find them."""
 
     per_day: int
     per_window: int
+    max_steps: int = MAX_STEPS_PER_WINDOW
 
 
 def default_limits() -> Limits:
@@ -115,6 +117,7 @@ class Expansion:
 
     occurrences: tuple[tuple[datetime, timedelta], ...]
     truncated: bool
+    steps: int = 0  # occurrences the rules walked through, shown or not
 
 
 def ruleset(series: Series, *, near: datetime | None = None) -> rruleset:
@@ -172,7 +175,7 @@ def expand(series: Series, start: datetime, end: datetime, *, limits: Limits | N
 
     What is produced is counted: a day that reaches its limit restarts the rules at the next midnight (so a
     rule with thousands of occurrences a day is not walked through them), the window's limit ends the
-    expansion, and so does MAX_STEPS_PER_WINDOW for a rule that had to be walked from its start."""
+    expansion, and so does `limits.max_steps` for a rule that had to be walked from its start."""
     limits = limits or default_limits()
     lengths = period_lengths(series)
     found: list[tuple[datetime, timedelta]] = []
@@ -185,14 +188,14 @@ def expand(series: Series, start: datetime, end: datetime, *, limits: Limits | N
         for moment in rules:
             steps += 1
             if moment >= end:
-                return Expansion(tuple(found), truncated=cut)
-            if steps > MAX_STEPS_PER_WINDOW:
-                return Expansion(tuple(found), truncated=True)
+                return Expansion(tuple(found), truncated=cut, steps=steps)
+            if steps > limits.max_steps:
+                return Expansion(tuple(found), truncated=True, steps=steps)
             length = lengths.get(moment, series.duration)
             if moment < resume or _wall_end(moment, length, series.zone) <= start:
                 continue
             if len(found) >= limits.per_window:
-                return Expansion(tuple(found), truncated=True)
+                return Expansion(tuple(found), truncated=True, steps=steps)
             day = moment.date()
             if per_day.get(day, 0) >= limits.per_day:
                 cut = True
@@ -203,7 +206,7 @@ def expand(series: Series, start: datetime, end: datetime, *, limits: Limits | N
             per_day[day] = per_day.get(day, 0) + 1
             found.append((moment, length))
         if full_day is None:
-            return Expansion(tuple(found), truncated=cut)
+            return Expansion(tuple(found), truncated=cut, steps=steps)
         resume = datetime.combine(full_day + timedelta(days=1), time())
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.db.models.query import RawQuerySet
@@ -24,9 +25,12 @@ from accounts.models import User
 from connections.models import CalendarConnection
 from events.models import LONG_EVENT, CalendarEvent, ChangeStatus, EventChange, EventStatus, is_long_event
 from events.recurrence import (
+    MAX_STEPS_PER_WINDOW,
+    Limits,
     RecurrenceError,
     Series,
     as_stored,
+    default_limits,
     expand,
     longest_length,
     period_lengths,
@@ -58,8 +62,8 @@ class Occurrence:
     # For an occurrence generated from a series: the start it has in the series (stored form), which
     # names it for edits of one occurrence.
     recurrence_id: datetime | None = None
-    # The series has more occurrences in the window than one series may show (events.recurrence.Limits):
-    # some were left out, and the page should say so.
+    # The series has more occurrences in the window than one series (events.recurrence.Limits) or one page
+    # (PageBudget) may show: some were left out, and the page should say so.
     truncated: bool = False
 
     @property
@@ -84,11 +88,18 @@ def occurrences_in_window(
     masters = [row for row in rows if row.recurrence]
     replaced = _replaced_occurrences(masters, low, high)
     found: list[Occurrence] = []
-    for row in rows:
+    budget = PageBudget.from_settings()
+    # Series whose data was flagged at ingest (a rule denser than a day may show, say) come last, so however
+    # many of them a page holds, they cannot use up the budget before the ordinary ones are drawn.
+    for row in sorted(rows, key=lambda row: bool(getattr(row, "has_problems", False))):
         if row.recurrence:
             if row.status == EventStatus.CANCELLED:  # a cancelled series has no occurrences
                 continue
-            found.extend(_expand(row, replaced.get(row.pk, set()), start, end, zone))
+            if budget.spent:
+                if found:  # the page says that some occurrences are not shown
+                    found[-1] = replace(found[-1], truncated=True)
+                continue
+            found.extend(_expand(row, replaced.get(row.pk, set()), start, end, zone, budget))
         elif row.status != EventStatus.CANCELLED:
             found.append(_single(row, zone))
     return sorted(
@@ -192,8 +203,43 @@ def _longest_occurrence(master: CalendarEvent) -> timedelta:
         return master.end - master.start
 
 
+@dataclass
+class PageBudget:
+    """What all the series of one page may still produce and walk: a page of many hostile series costs no
+    more than this, whatever each one's own limits allow."""
+
+    occurrences: int
+    steps: int
+
+    @classmethod
+    def from_settings(cls) -> PageBudget:
+        return cls(occurrences=settings.RECURRENCE_MAX_PER_PAGE, steps=MAX_STEPS_PER_PAGE)
+
+    @property
+    def spent(self) -> bool:
+        return self.occurrences <= 0 or self.steps <= 0
+
+    def limits(self) -> Limits:
+        """One series' limits, within what the page has left."""
+        own = default_limits()
+        return Limits(
+            per_day=own.per_day,
+            per_window=min(own.per_window, self.occurrences),
+            max_steps=min(own.max_steps, self.steps),
+        )
+
+
+# Walking rules costs about a microsecond a step: a page's series together walk at most this many.
+MAX_STEPS_PER_PAGE = 5 * MAX_STEPS_PER_WINDOW
+
+
 def _expand(
-    master: CalendarEvent, replaced: set[datetime], start: datetime, end: datetime, zone: tzinfo
+    master: CalendarEvent,
+    replaced: set[datetime],
+    start: datetime,
+    end: datetime,
+    zone: tzinfo,
+    budget: PageBudget | None = None,
 ) -> list[Occurrence]:
     series = _series(master)
     # Wall-clock bounds for the rule, a day wider than the window for zone differences; filtered exactly later.
@@ -201,8 +247,11 @@ def _expand(
     wall_low = (start - timedelta(days=1)).astimezone(bounds_zone).replace(tzinfo=None)
     wall_high = (end + timedelta(days=1)).astimezone(bounds_zone).replace(tzinfo=None)
     try:
-        expansion = expand(series, wall_low, wall_high)
+        expansion = expand(series, wall_low, wall_high, limits=budget.limits() if budget else None)
         walls, truncated = expansion.occurrences, expansion.truncated
+        if budget is not None:
+            budget.occurrences -= len(walls)
+            budget.steps -= expansion.steps
     except RecurrenceError:
         # unreadable rule (recorded when it was stored): show the first one
         walls, truncated = ((series.wall_start, series.duration),), False

@@ -110,6 +110,7 @@ def _render_week(request: HttpRequest, user: User, start: date) -> HttpResponse:
         "attention": sum(1 for calendar in calendars if _needs_attention(calendar)),
         "unreadable": unreadable_counts(connection_ids=[calendar.pk for calendar in calendars]),
         "unsettled": changes_to_settle(user=user),
+        "not_all_shown": any(occurrence.truncated for occurrence in occurrences),
         "week_url": reverse("week", kwargs={"day": start.isoformat()}),
     }
     fragment = _is_fragment(request)
