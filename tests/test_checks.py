@@ -1,4 +1,4 @@
-"""`check --deploy` refuses rate limits kept per process once DEBUG is off (issue 19, item 6)."""
+"""`check --deploy` refuses rate limits kept per process once DEBUG is off."""
 
 from __future__ import annotations
 

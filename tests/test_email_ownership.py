@@ -1,5 +1,5 @@
 """An address counts as someone's only once they proved it: an address added to an account and never
-confirmed does not hold sign-up, password reset or sign-in for that account (issue 19, item 1).
+confirmed does not hold sign-up, password reset or sign-in for that account.
 
 The attacker is a signed-in person who adds the victim's address to their own account and never
 confirms it; the victim then uses calsync through allauth's real pages.

@@ -1,4 +1,4 @@
-"""A whole series moved in time keeps its exceptions (issue 19, item 8).
+"""A whole series moved in time keeps its exceptions.
 
 Moving "all occurrences" must move what names single occurrences with the series: EXDATEs, a date-time
 UNTIL, the RECURRENCE-IDs of overrides (CalDAV); the same wall-clock distance in the series' zone, so a

@@ -1,5 +1,4 @@
-"""A stranger cannot keep someone's sign-in locked for good, and the owner can always reset their way in
-(issue 19, item 6).
+"""A stranger cannot keep someone's sign-in locked for good, and the owner can always reset their way in.
 
 allauth's rate limits count in Redis with the wall clock; the clock they read is moved forward here
 (allauth's own ratelimit module only), so hours pass in a moment.

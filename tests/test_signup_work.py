@@ -1,5 +1,5 @@
 """Signing up with an address that has an account does the same costly work as with a new one, so the
-time an answer takes does not tell which addresses have accounts (issue 19, item 2).
+time an answer takes does not tell which addresses have accounts.
 
 The work is counted, not timed: a real Argon2 hasher that counts the passwords it hashes.
 """
