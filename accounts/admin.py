@@ -108,16 +108,28 @@ class SessionAdmin(AuditedAdmin):
         return False
 
 
-# allauth's admins, audited like ours. An address decides where sign-in codes and password reset links go, so
-# whose it is and what it says are set by the person (staff may still mark one verified: audited).
+# allauth's admins, audited like ours. An address decides where sign-in codes and password reset links go, and
+# a verified one is whose account it signs into: people add addresses by proving them, staff never add one, and
+# only a superuser may vouch for one (verified, primary; audited).
 admin.site.unregister(EmailAddress)
 admin.site.unregister(Authenticator)
 
 
 @admin.register(EmailAddress)
 class EmailAddressAdmin(AuditedAdmin, allauth_account_admin.EmailAddressAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return ("user", "email") if obj is not None else ()
+        if _is_superuser(request):
+            return ("user", "email")
+        return ("user", "email", "verified", "primary")
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if not _is_superuser(request):
+            actions.pop("make_verified", None)
+        return actions
 
 
 @admin.register(Authenticator)
@@ -132,3 +144,7 @@ class AuthenticatorAdmin(AuditedAdmin, allauth_mfa_admin.AuthenticatorAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def _is_superuser(request: HttpRequest) -> bool:
+    return bool(getattr(request.user, "is_superuser", False))

@@ -526,3 +526,33 @@ def test_the_admins_of_addresses_second_factors_and_jobs_are_audited_too(staff_c
     disabled = admin_rows(AuditAction.ADMIN_ACTION)[-1]
     assert (disabled.metadata["action"], disabled.metadata["count"]) == ("disable_tasks", 1)
     assert disabled.actor_id == staff.pk
+
+
+def test_staff_cannot_add_an_address_to_anyone_or_vouch_for_one(client, owner, stranger):
+    """An address an account holds as verified is what sign-up, reset and sign-in trust: staff who are not
+    superusers may not create one, nor mark one verified or primary, whatever permissions they hold."""
+    from allauth.account.models import EmailAddress
+    from django.contrib.auth.models import Permission
+
+    from accounts.models import User
+
+    person = User.objects.create_user("support@example.com", PASSWORD, name="Sue Support", is_staff=True)
+    person.user_permissions.set(Permission.objects.filter(content_type__app_label="account"))
+    client.force_login(person)
+    claim = {"user": str(stranger.pk), "email": "victim@example.com", "verified": "on", "primary": "on"}
+    assert client.get(reverse("admin:account_emailaddress_add")).status_code == 403
+    assert client.post(reverse("admin:account_emailaddress_add"), claim).status_code == 403
+    assert not EmailAddress.objects.filter(email="victim@example.com").exists()
+
+    address = EmailAddress.objects.create(user=owner, email="olive.second@example.com", verified=False)
+    url = reverse("admin:account_emailaddress_change", args=[address.pk])
+    page = client.get(url).content.decode()
+    assert 'name="verified"' not in page and 'name="primary"' not in page
+    client.post(url, {"verified": "on", "primary": "on", "_save": "Save"})
+    address.refresh_from_db()
+    assert (address.verified, address.primary) == (False, False)
+    changelist = client.get(reverse("admin:account_emailaddress_changelist")).content.decode()
+    assert "make_verified" not in changelist
+    refused = run_action(client, "account.emailaddress", "make_verified", [address.pk])
+    address.refresh_from_db()
+    assert not address.verified, refused.status_code
