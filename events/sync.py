@@ -431,6 +431,7 @@ def _apply_page(run: _Run, page: ChangePage) -> None:
         run.seen.update(rows)
         run.seen.update(unchanged)
         run.seen.update(item.provider_event_id for item in page.skipped)
+        run.seen.update(unreadable)  # named by the listing, only not storable: neither gone nor forgotten
         # An unchanged resource vouches for the exceptions stored with it (a CalDAV resource holds them all).
         if page.unchanged:
             run.seen.update(

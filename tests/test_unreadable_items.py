@@ -140,6 +140,17 @@ def test_a_google_event_that_cannot_be_stored_stays_listed_until_it_is_readable_
     assert unreadable(primary) == {}
 
 
+def test_a_full_listing_that_names_an_item_calsync_cannot_store_keeps_it_listed(google, primary):
+    overlong = "x" * 1100  # more than an event id calsync stores: refused by the mapping, not the provider
+    google.put_event(primary.remote_id, {**google_event("Overlong", 6), "id": overlong})
+    google.put_event(primary.remote_id, google_event("Fine", 7))
+    sync(primary)
+    assert set(unreadable(primary)) == {overlong[:1024]}
+    result = sync(primary, full=True)
+    assert result.full
+    assert set(unreadable(primary)) == {overlong[:1024]}  # named by the listing: still there, still unreadable
+
+
 def test_an_item_unreadable_again_keeps_when_it_was_first_seen_and_takes_the_new_reason(google, primary):
     google.put_event(primary.remote_id, {"id": "odd", "summary": "No start"})
     sync(primary)
