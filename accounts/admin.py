@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from accounts.models import Session, User
 from audit.admin_mixins import AuditedAdmin
 from audit.models import AuditAction
+from calsync.lib.admin import ViewOnlyAdmin
 
 # Who may do what in the admin: only a superuser grants it (else staff who may change people make themselves
 # superusers).
@@ -89,7 +90,7 @@ class UserAdmin(AuditedAdmin, DjangoUserAdmin):
 
 
 @admin.register(Session)
-class SessionAdmin(AuditedAdmin):
+class SessionAdmin(ViewOnlyAdmin, AuditedAdmin):
     """Sessions by device. The key hash and data are not shown: neither helps an operator."""
 
     list_display = ("user", "ip_address", "user_agent", "created_at", "last_seen_at", "expire_date")
@@ -100,12 +101,6 @@ class SessionAdmin(AuditedAdmin):
     fields = ("user", "ip_address", "user_agent", "created_at", "last_seen_at", "expire_date")
     readonly_fields = fields
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # allauth's admins, audited like ours. An address decides where sign-in codes and password reset links go, and
@@ -133,17 +128,11 @@ class EmailAddressAdmin(AuditedAdmin, allauth_account_admin.EmailAddressAdmin):
 
 
 @admin.register(Authenticator)
-class AuthenticatorAdmin(AuditedAdmin, allauth_mfa_admin.AuthenticatorAdmin):
+class AuthenticatorAdmin(ViewOnlyAdmin, AuditedAdmin, allauth_mfa_admin.AuthenticatorAdmin):
     """Second factors: staff may remove one (a person who lost theirs), never see or edit its secret."""
 
     fields = ("user", "type", "created_at", "last_used_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _is_superuser(request: HttpRequest) -> bool:

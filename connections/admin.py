@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.db import models
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import HttpRequest
 
 from audit.admin_mixins import AuditedAdmin
+from calsync.lib.admin import ReadOnlyAdmin, ViewOnlyAdmin
 from connections.models import CalendarConnection, OAuthState, ProviderAccount, SyncState
 from events.models import UnreadableItem
 from events.services import connection_sweep_confirm_and_sync, connection_sync_request
@@ -72,7 +71,7 @@ class ProviderAccountAdmin(AuditedAdmin):
         return bool(obj.stored_password)  # type: ignore[attr-defined]
 
 
-class UnreadableItemInline(admin.TabularInline):
+class UnreadableItemInline(ReadOnlyAdmin, admin.TabularInline):
     """What the sync could not read in this calendar, until a later sync reads it (the sync keeps the list)."""
 
     model = UnreadableItem
@@ -82,15 +81,6 @@ class UnreadableItemInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(CalendarConnection)
@@ -150,7 +140,7 @@ class CalendarConnectionAdmin(AuditedAdmin):
 
 
 @admin.register(OAuthState)
-class OAuthStateAdmin(AuditedAdmin):
+class OAuthStateAdmin(ViewOnlyAdmin, AuditedAdmin):
     """Pending authorizations, for tracing a failed connect. The flow (PKCE verifier) is never shown."""
 
     list_display = ("user", "provider", "created_at", "expires_at", "consumed_at")
@@ -159,9 +149,3 @@ class OAuthStateAdmin(AuditedAdmin):
     list_select_related = ("user",)
     fields = ("user", "provider", "return_url", "created_at", "expires_at", "consumed_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

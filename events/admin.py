@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from audit.admin_mixins import AuditedAdmin
+from calsync.lib.admin import ReadOnlyAdmin, ViewOnlyAdmin
 from events.models import CalendarEvent, EventChange, SyncRun, UnreadableItem
 
 # Which calendar an event is in and which provider item it is: set by the sync, never by hand. A changed
@@ -33,7 +34,7 @@ class CalendarEventAdmin(AuditedAdmin):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(AuditedAdmin):
+class SyncRunAdmin(ViewOnlyAdmin, AuditedAdmin):
     list_display = (
         "connection",
         "started_at",
@@ -55,12 +56,6 @@ class SyncRunAdmin(AuditedAdmin):
     show_full_result_count = False
     audit_subject_path = "connection.user"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     @admin.display(description="seconds")
     def duration(self, run: SyncRun) -> str:
         seconds = run.duration_seconds
@@ -68,7 +63,7 @@ class SyncRunAdmin(AuditedAdmin):
 
 
 @admin.register(EventChange)
-class EventChangeAdmin(AuditedAdmin):
+class EventChangeAdmin(ViewOnlyAdmin, AuditedAdmin):
     """The two-way sync's outbox: what waits to be pushed, and what failed or conflicted (read-only; the
     person settles their own changes from the week view, and `push_changes` pushes now)."""
 
@@ -81,15 +76,9 @@ class EventChangeAdmin(AuditedAdmin):
     show_full_result_count = False
     audit_subject_path = "connection.user"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(UnreadableItem)
-class UnreadableItemAdmin(admin.ModelAdmin):
+class UnreadableItemAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """Provider items the sync could not read, per calendar, until a later sync reads them. Read-only: the sync
     keeps this list (an item leaves it when it is read again or removed at the provider)."""
 
@@ -101,12 +90,3 @@ class UnreadableItemAdmin(admin.ModelAdmin):
     readonly_fields = fields
     ordering = ("-last_seen_at",)
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
