@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.utils.timezone import now
 
 from accounts.models import User
 from connections.models import CalendarConnection, Provider
 from connections.providers.google import SCOPES as GOOGLE_SCOPES
+from connections.providers.microsoft import SCOPES as MICROSOFT_SCOPES
 from events.models import CalendarEvent
 from tests.factories import make_account, make_connection
 from tests.fakes.google import GoogleState
+from tests.fakes.microsoft import MicrosoftState
 from tests.radicale import CalDAVAccount
 
 
@@ -30,6 +33,20 @@ def google_calendar(user: User, fake: GoogleState, email: str = "olive@gmail.com
     )
     calendar_id = person.calendars[0]["id"]
     return make_connection(account, remote_id=calendar_id, name=email, timezone="Europe/Berlin")
+
+
+def graph_calendar(user: User, fake: MicrosoftState, person: Any) -> CalendarConnection:
+    """A person's default Outlook calendar at the Graph fake, connected (not yet synced)."""
+    tokens = fake.issue_tokens(person.oid, [*MICROSOFT_SCOPES, "openid", "profile", "offline_access"])
+    account = make_account(
+        user,
+        Provider.MICROSOFT,
+        external_id=person.oid,
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
+        token_expires_at=now() + timedelta(hours=1),
+    )
+    return make_connection(account, remote_id=fake.default_calendar_id(person.oid), name="Calendar")
 
 
 def caldav_work_calendar(user: User, caldav_account: CalDAVAccount) -> CalendarConnection:

@@ -17,6 +17,7 @@ from connections.models import CalendarConnection
 from events.models import CalendarEvent, SyncOutcome
 from events.selectors import occurrences_in_window
 from events.sync import sync_connection
+from tests import test_ical_parsing
 from tests.fakes import caldav_proxy, tls
 from tests.fakes.server import serve
 from tests.radicale import CalDAVAccount
@@ -315,21 +316,7 @@ def test_our_expansion_matches_recurring_ical_events_on_the_providers_data(calen
 # --- what cannot be read costs only itself ---------------------------------------------------------------
 
 # Lotus Notes / Domino write the hour of each change into the zone's rules and name zones their own way.
-DOMINO_ZONE = """BEGIN:VTIMEZONE
-TZID:W. Europe
-BEGIN:STANDARD
-DTSTART:19501029T030000
-TZOFFSETFROM:+0200
-TZOFFSETTO:+0100
-RRULE:FREQ=YEARLY;BYMINUTE=0;BYHOUR=3;BYDAY=-1SU;BYMONTH=10
-END:STANDARD
-BEGIN:DAYLIGHT
-DTSTART:19500326T020000
-TZOFFSETFROM:+0100
-TZOFFSETTO:+0200
-RRULE:FREQ=YEARLY;BYMINUTE=0;BYHOUR=2;BYDAY=-1SU;BYMONTH=3
-END:DAYLIGHT
-END:VTIMEZONE"""
+DOMINO_ZONE = test_ical_parsing.DOMINO_ZONE.rstrip("\n")
 
 
 @pytest.fixture

@@ -7,14 +7,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.utils.timezone import now
 
-from connections.models import CalendarConnection, Provider
-from connections.providers.microsoft import SCOPES
+from connections.models import CalendarConnection
 from events.models import CalendarEvent, SyncOutcome
 from events.selectors import occurrences_in_window
 from events.sync import sync_connection
-from tests.factories import make_account, make_connection
+from tests.sync_helpers import graph_calendar
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,16 +33,7 @@ def person(graph):
 
 @pytest.fixture
 def calendar(owner, graph, person) -> CalendarConnection:
-    tokens = graph.issue_tokens(person.oid, [*SCOPES, "openid", "profile", "offline_access"])
-    account = make_account(
-        owner,
-        Provider.MICROSOFT,
-        external_id=person.oid,
-        access_token=tokens["access_token"],
-        refresh_token=tokens["refresh_token"],
-        token_expires_at=now() + timedelta(hours=1),
-    )
-    return make_connection(account, remote_id=graph.default_calendar_id(person.oid), name="Calendar")
+    return graph_calendar(owner, graph, person)
 
 
 def sync(calendar):

@@ -9,16 +9,15 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.urls import reverse
-from django.utils.timezone import now
 
-from connections.models import CalendarConnection, Provider
+from connections.models import CalendarConnection
 from connections.providers.base import RemoteEvent
 from connections.providers.google_events import remote_event
-from connections.providers.microsoft import SCOPES
 from events.mapping import event_row
 from events.models import CalendarEvent, SyncOutcome
 from events.sync import sync_connection
 from tests.factories import make_account, make_connection, make_event
+from tests.sync_helpers import graph_calendar
 from tests.test_week_view import HTMX, at, count_queries, this_monday, week_url
 
 MARK = "Some of this event's data could not be read"
@@ -115,16 +114,7 @@ def test_the_detail_panel_lists_what_could_not_be_read(owner_client, calendar):
 def outlook_calendar(owner, fake_microsoft, settings):
     settings.PROVIDER_RETRY_BASE_SECONDS = 0.001
     person = fake_microsoft.add_user("olive@contoso.com", display_name="Olive Owner")
-    tokens = fake_microsoft.issue_tokens(person.oid, [*SCOPES, "openid", "profile", "offline_access"])
-    account = make_account(
-        owner,
-        Provider.MICROSOFT,
-        external_id=person.oid,
-        access_token=tokens["access_token"],
-        refresh_token=tokens["refresh_token"],
-        token_expires_at=now() + timedelta(hours=1),
-    )
-    calendar = make_connection(account, remote_id=fake_microsoft.default_calendar_id(person.oid), name="Calendar")
+    calendar = graph_calendar(owner, fake_microsoft, person)
     return fake_microsoft, person, calendar
 
 

@@ -13,14 +13,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.timezone import now
 
-from connections.models import CalendarConnection, Provider, SyncState
-from connections.providers.microsoft import SCOPES as MICROSOFT_SCOPES
+from connections.models import CalendarConnection, SyncState
 from connections.selectors import UNREADABLE_LISTED
 from events.models import CalendarEvent, SyncOutcome, UnreadableItem
 from events.sync import sync_connection
 from tests import test_faults
 from tests.factories import make_account, make_connection
-from tests.sync_helpers import google_calendar
+from tests.sync_helpers import google_calendar, graph_calendar
 from tests.test_faults import first_day
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the sync commits page by page
@@ -168,16 +167,7 @@ def test_an_item_unreadable_again_keeps_when_it_was_first_seen_and_takes_the_new
 def outlook(owner, fake_microsoft, settings) -> tuple[CalendarConnection, str]:
     settings.PROVIDER_RETRY_BASE_SECONDS = 0.001
     person = fake_microsoft.add_user("olive@contoso.com")
-    tokens = fake_microsoft.issue_tokens(person.oid, [*MICROSOFT_SCOPES, "openid", "profile", "offline_access"])
-    account = make_account(
-        owner,
-        Provider.MICROSOFT,
-        external_id=person.oid,
-        access_token=tokens["access_token"],
-        refresh_token=tokens["refresh_token"],
-        token_expires_at=now() + timedelta(hours=1),
-    )
-    calendar = make_connection(account, remote_id=fake_microsoft.default_calendar_id(person.oid), name="Calendar")
+    calendar = graph_calendar(owner, fake_microsoft, person)
     return calendar, person.oid
 
 
