@@ -203,3 +203,36 @@ def test_an_event_whose_data_could_not_be_read_is_marked_and_its_details_say_wha
         assert problems.locator("li").all_inner_texts()[1] == "unreadable DURATION ignored"
         page.screenshot(path=SCREENSHOTS / "week-07-unreadable-data.png", full_page=True, caret="initial")
         assert not errors, errors
+
+
+def test_a_week_holding_a_series_cut_by_its_limits_says_so_and_the_calendar_lists_what_it_could_not_read(
+    live_server, week
+):
+    from events.models import UnreadableItem
+
+    monday = week["monday"]
+    dense = "RRULE:FREQ=DAILY;BYHOUR=" + ",".join(map(str, range(24))) + ";BYMINUTE=0,10,20,30,40,50"
+    make_event(
+        week["work"],
+        start=at(monday - timedelta(days=30), 0),
+        end=at(monday - timedelta(days=30), 0, 5),
+        title="Ticker",
+        recurrence=dense,
+    )
+    UnreadableItem.objects.create(
+        connection=week["work"], provider_item_id="lotus-notes.ics", reason="not one iCalendar object (0 found)"
+    )
+    with chromium() as browser:
+        page, errors = signed_in(browser, live_server, viewport={"width": 1400, "height": 900})
+        notice = page.locator("#week-not-all-shown")
+        notice.wait_for()
+        assert "not all of them are shown" in notice.inner_text()
+        assert page.get_by_text("Planning").first.is_visible()  # the ordinary events are still drawn
+        page.screenshot(path=SCREENSHOTS / "week-08-series-cut-by-limits.png", full_page=False, caret="initial")
+        page.goto(f"{live_server.url}/connections/")
+        page.get_by_text("1 item could not be read").click()
+        listed = page.get_by_text("lotus-notes.ics").first
+        listed.wait_for()
+        assert "not one iCalendar object" in page.locator("details").first.inner_text()
+        page.screenshot(path=SCREENSHOTS / "connections-unreadable-items.png", full_page=True, caret="initial")
+        assert not errors, errors
