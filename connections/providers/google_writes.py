@@ -234,15 +234,19 @@ def _series_moved(
             continue
         followed = _same_time(old.start, old.original_start)
         body = {
+            **_carried(exception),
             "status": "confirmed",
-            "summary": old.title,
-            "description": old.description,
-            "location": old.location,
             "start": _google_time(move.moved(old.start)) if followed else exception["start"],
             "end": _google_time(move.moved(old.end)) if followed else exception["end"],
         }
         request = service.events().patch(
-            calendarId=calendar.remote_id, eventId=target, body=body, sendUpdates=_send_updates(notify)
+            calendarId=calendar.remote_id,
+            eventId=target,
+            body=body,
+            sendUpdates=_send_updates(notify),
+            # Without these Google ignores the exception's meeting link and attachments in the body.
+            conferenceDataVersion=1,
+            supportsAttachments=True,
         )
         _send(request, "Google events.patch (an exception of a moved series)")
     series = remote_event(master, calendar.timezone)
@@ -265,6 +269,36 @@ def _series_moved(
     mapped = _result(master, calendar).events[0]
     events = [event for event in events if event.provider_event_id != master_id]
     return WriteResult(mapped.provider_event_id, mapped.etag, (mapped, *events), complete=True)
+
+
+# What an exception carried to its moved occurrence does not take along: its identity and the series' (the
+# new occurrence has its own), Google's bookkeeping, and what only Google sets (Events reference: read-only
+# or output-only fields). Everything else (guests, reminders, colour, meeting link...) goes with it.
+NOT_CARRIED = frozenset(
+    {
+        "kind",
+        "etag",
+        "id",
+        "htmlLink",
+        "iCalUID",
+        "recurringEventId",
+        "originalStartTime",
+        "recurrence",
+        "sequence",
+        "created",
+        "updated",
+        "creator",
+        "organizer",
+        "hangoutLink",
+        "privateCopy",
+        "locked",
+    }
+)
+
+
+def _carried(exception: Mapping[str, Any]) -> dict[str, Any]:
+    """An exception's own fields, to write at its occurrence's new place."""
+    return {name: value for name, value in exception.items() if name not in NOT_CARRIED}
 
 
 def _occurs(series: RemoteEvent, moment: EventTime) -> bool:
