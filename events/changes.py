@@ -24,7 +24,7 @@ from audit.services import record
 from connections.models import AccountStatus, CalendarConnection
 from connections.providers.base import RESPONSES, EventDraft, EventTime
 from connections.providers.registry import adapter_for
-from connections.providers.series_moves import SeriesMove
+from connections.providers.series_moves import InexactMove, SeriesMove
 from events.drafts import (
     draft_from_payload,
     draft_of_row,
@@ -251,6 +251,7 @@ def _discard(change: EventChange) -> None:
             tail = [int(pk) for pk in change.payload.get("tail", [])]
             if tail:
                 CalendarEvent.objects.filter(pk__in=tail).update(deleted_at=None, updated_at=now())
+            _restore_moved_exceptions(change)
             event.sync_status = settled_status(event)
             event.save()
     for dependent in dependents:
@@ -324,7 +325,7 @@ def _check_editable(event: CalendarEvent, *, deleting: bool = False) -> None:
 
 
 def _change_event(event: CalendarEvent, draft: EventDraft, *, notify: bool, actor: Any) -> EventChange:
-    draft = _series_moved(event, draft)
+    draft, moved_exceptions = _series_moved(event, draft)
     pending_create = _open_change(event, ChangeOperation.CREATE)
     if pending_create is not None:
         pending_create.payload = {**pending_create.payload, **draft_payload(draft)}
@@ -342,28 +343,64 @@ def _change_event(event: CalendarEvent, draft: EventDraft, *, notify: bool, acto
             change = _add_change(
                 event, ChangeOperation.UPDATE, payload=draft_payload(draft), notify=notify, actor=actor
             )
+    if moved_exceptions:
+        # A discard puts them back with the series; an exception moved twice goes back to where it was first.
+        change.payload = {**change.payload, MOVED_EXCEPTIONS: {**moved_exceptions, **_moved_exceptions(change)}}
+        change.save(update_fields=["payload"])
     _apply(event, draft)
     return change
 
 
-def _series_moved(event: CalendarEvent, draft: EventDraft) -> EventDraft:
+def _series_moved(event: CalendarEvent, draft: EventDraft) -> tuple[EventDraft, dict[str, dict[str, Any]]]:
     """A series moved in time keeps its exceptions: its EXDATEs, RDATEs and a date-time UNTIL, and the
     original starts of its stored exceptions, move the same wall-clock distance in its zone (as the
     provider's copy will: `series_moves`). Only when the person kept the rule as it was: lines they
-    wrote anew are theirs, in terms of the new start."""
+    wrote anew are theirs, in terms of the new start. A rule that cannot say where its occurrences went is
+    refused. Returns the draft and, for each exception row moved, what it was (`_moved_exceptions`)."""
     if not event.recurrence or not draft.recurrence:
-        return draft
+        return draft, {}
     current = draft_of_row(event)
     if tuple(draft.recurrence) != current.recurrence:
-        return draft
+        return draft, {}
     move = SeriesMove.between(current.start, _in_own_zone(draft.start, draft.timezone))
     if move is None:
-        return draft
+        return draft, {}
+    try:
+        lines = move.moved_lines(draft.recurrence)
+    except InexactMove as refused:
+        raise EditRefused(str(refused)) from refused
+    moved: dict[str, dict[str, Any]] = {}
     for row in CalendarEvent.objects.select_for_update().filter(
         recurring_event=event, deleted_at__isnull=True, original_start__isnull=False
     ):
+        moved[str(row.pk)] = _exception_snapshot(row)
         _move_exception(row, event, move)
-    return replace(draft, recurrence=move.moved_lines(draft.recurrence))
+    return replace(draft, recurrence=lines), moved
+
+
+# In a series move's change: the exception rows it moved, by pk, as they were before (a discard restores them).
+MOVED_EXCEPTIONS = "moved_exceptions"
+
+
+def _moved_exceptions(change: EventChange) -> dict[str, dict[str, Any]]:
+    found = change.payload.get(MOVED_EXCEPTIONS)
+    return found if isinstance(found, dict) else {}
+
+
+def _exception_snapshot(row: CalendarEvent) -> dict[str, Any]:
+    original = row.original_start
+    return {**row_snapshot(row), "original_start": original.isoformat() if original is not None else None}
+
+
+def _restore_moved_exceptions(change: EventChange) -> None:
+    """The exceptions a discarded series move had moved go back where they were, with their series."""
+    snapshots = _moved_exceptions(change)
+    for row in CalendarEvent.objects.select_for_update().filter(pk__in=[int(pk) for pk in snapshots]):
+        snapshot = snapshots[str(row.pk)]
+        restore_snapshot(row, snapshot)
+        if snapshot.get("original_start"):
+            row.original_start = datetime.fromisoformat(snapshot["original_start"])
+        row.save()
 
 
 def _move_exception(row: CalendarEvent, master: CalendarEvent, move: SeriesMove) -> None:

@@ -11,6 +11,7 @@ The echo sync must change nothing of it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,10 +20,10 @@ import pytest
 import recurring_ical_events
 
 from connections.models import CalendarConnection
-from connections.providers.series_moves import SeriesMove
-from events.changes import event_update
+from connections.providers.series_moves import InexactMove, SeriesMove
+from events.changes import EditRefused, change_discard, event_update
 from events.drafts import draft_of_row
-from events.models import CalendarEvent, ChangeScope
+from events.models import CalendarEvent, ChangeScope, ChangeStatus, EventChange
 from events.push import connection_push
 from events.selectors import occurrences_in_window
 from events.sync import sync_connection
@@ -128,23 +129,23 @@ def put(caldav_account, text: str) -> str:
     return url
 
 
-def at_server(caldav_account, url: str) -> Shown:
+def at_server(caldav_account, url: str, window: tuple[datetime, datetime] = WINDOW) -> Shown:
     """The server's resource expanded by recurring-ical-events: (start, title) of every occurrence."""
     with caldav_account.client() as client:
         response = client.request(url)
     calendar = icalendar.Calendar.from_ical(response.raw)
     found: Shown = []
-    for vevent in recurring_ical_events.of(calendar).between(*WINDOW):
+    for vevent in recurring_ical_events.of(calendar).between(*window):
         start = vevent["DTSTART"].dt
         found.append((start.astimezone(BERLIN) if isinstance(start, datetime) else start, str(vevent["SUMMARY"])))
     return sorted(found, key=_order)
 
 
-def in_calsync(connection: CalendarConnection) -> Shown:
+def in_calsync(connection: CalendarConnection, window: tuple[datetime, datetime] = WINDOW) -> Shown:
     """calsync's stored rows expanded as the week view expands them."""
     found: Shown = []
-    window = occurrences_in_window(connection_ids=[connection.pk], start=WINDOW[0], end=WINDOW[1], zone=BERLIN)
-    for occurrence in window:
+    shown = occurrences_in_window(connection_ids=[connection.pk], start=window[0], end=window[1], zone=BERLIN)
+    for occurrence in shown:
         start = occurrence.start.date() if occurrence.all_day else occurrence.start.astimezone(BERLIN)
         found.append((start, occurrence.event.title))
     return sorted(found, key=_order)
@@ -482,11 +483,140 @@ def test_a_google_series_moved_in_time_takes_its_exceptions_along_at_google_and_
 def test_weekdays_of_a_rule_follow_a_series_moved_by_days():
     move = SeriesMove.between(datetime(2026, 3, 23, 9, tzinfo=BERLIN), datetime(2026, 3, 24, 9, tzinfo=BERLIN))
     assert move is not None
-    assert move.moved_lines(("RRULE:FREQ=WEEKLY;BYDAY=MO,WE;COUNT=6", "RRULE:FREQ=MONTHLY;BYDAY=2SU")) == (
-        "RRULE:FREQ=WEEKLY;COUNT=6;BYDAY=TU,TH",
-        "RRULE:FREQ=MONTHLY;BYDAY=2MO",
-    )
+    assert move.moved_lines(("RRULE:FREQ=WEEKLY;BYDAY=MO,WE;COUNT=6",)) == ("RRULE:FREQ=WEEKLY;COUNT=6;BYDAY=TU,TH",)
+    # "The 2nd Sunday" a day later is "the 2nd Monday" except in months starting on a Monday: not said exactly.
+    with pytest.raises(InexactMove):
+        move.moved_lines(("RRULE:FREQ=MONTHLY;BYDAY=2SU",))
     later = SeriesMove.between(datetime(2026, 3, 23, 9, tzinfo=BERLIN), datetime(2026, 3, 23, 11, tzinfo=BERLIN))
     assert later is not None and later.moved_lines(("RRULE:FREQ=WEEKLY;BYDAY=MO,WE",)) == (
         "RRULE:FREQ=WEEKLY;BYDAY=MO,WE",
     )
+
+
+# -- rules that name days of the month and hours -------------------------------------------------------------
+
+RULE_SERIES = """\
+BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//calsync tests//EN\r
+BEGIN:VEVENT\r
+UID:{uid}\r
+DTSTAMP:20260101T080000Z\r
+DTSTART;TZID=Europe/Berlin:{start}\r
+DTEND;TZID=Europe/Berlin:{end}\r
+RRULE:{rule}\r
+EXDATE;TZID=Europe/Berlin:{cancelled}\r
+SUMMARY:Review\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+HALF_YEAR = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC))
+
+
+def berlin(day: date, hour: int) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=BERLIN)
+
+
+@pytest.mark.parametrize(
+    ("rule", "cancelled", "new_start", "meant"),
+    [
+        # The 15th of each month, March's cancelled; moved a day later: the 16th, March's still cancelled.
+        (
+            "FREQ=MONTHLY;BYMONTHDAY=15;COUNT=6",
+            "20260315T090000",
+            "2026-01-16T09:00",
+            [berlin(date(2026, month, 16), 9) for month in (1, 2, 4, 5, 6)],
+        ),
+        # Daily at 09:00 (said by BYHOUR), the 25th cancelled; moved an hour later: 10:00, the 25th still off.
+        (
+            "FREQ=DAILY;BYHOUR=9;COUNT=5",
+            "20260325T090000",
+            "2026-03-23T10:00",
+            [berlin(date(2026, 3, day), 10) for day in (23, 24, 26, 27)],
+        ),
+    ],
+    ids=["monthly-bymonthday-day-later", "daily-byhour-hour-later"],
+)
+def test_a_series_whose_rule_names_days_of_the_month_or_hours_moves_them_with_its_cancelled_occurrences(
+    owner, owner_client, caldav, caldav_account, rule, cancelled, new_start, meant
+):
+    start = "20260115T090000" if "MONTHLY" in rule else "20260323T090000"
+    end = start[:-4] + "3000"
+    url = put(caldav_account, RULE_SERIES.format(uid="review-1", start=start, end=end, rule=rule, cancelled=cancelled))
+    series = synced_series(caldav)
+    move_in_week_view(owner_client, series, series.start, new_start)
+    shown = [(moment, "Review") for moment in meant]
+    assert in_calsync(caldav, HALF_YEAR) == shown
+    push_and_echo(caldav)
+    assert at_server(caldav_account, url, HALF_YEAR) == shown
+    assert in_calsync(caldav, HALF_YEAR) == shown
+    echo = sync_connection(connection=CalendarConnection.objects.get(pk=caldav.pk))
+    assert (echo.created, echo.updated, echo.deleted) == (0, 0, 0)
+    assert in_calsync(caldav, HALF_YEAR) == shown
+
+
+def test_a_series_move_its_rule_cannot_say_is_refused_and_changes_nothing(owner, caldav, caldav_account):
+    # The 31st of each month: a day later would be the 1st after 31-day months only.
+    url = put(
+        caldav_account,
+        RULE_SERIES.format(
+            uid="review-2",
+            start="20260131T090000",
+            end="20260131T093000",
+            rule="FREQ=MONTHLY;BYMONTHDAY=31;COUNT=4",
+            cancelled="20260331T090000",
+        ),
+    )
+    series = synced_series(caldav)
+    before = in_calsync(caldav, HALF_YEAR)
+    assert [moment.day for moment, _ in before] == [31, 31]  # January and May (March cancelled)
+    later = replace(draft_of_row(series), start=series.start + timedelta(days=1), end=series.end + timedelta(days=1))
+    with pytest.raises(EditRefused, match="repeat rule cannot say"):
+        event_update(event=series, draft=later, actor=owner)
+    assert in_calsync(caldav, HALF_YEAR) == before == at_server(caldav_account, url, HALF_YEAR)
+    assert not EventChange.objects.filter(connection=caldav).exists()
+
+
+def test_a_discarded_series_move_puts_the_series_and_every_exception_back(owner, owner_client, caldav, caldav_account):
+    put(caldav_account, TIMED_SERIES.format(uid="stand-up-3", rule=UNTIL_RULE))
+    series = synced_series(caldav)
+    before = in_calsync(caldav)
+    assert before == meant_timed(timedelta(0))
+    move_in_week_view(owner_client, series, datetime(2026, 3, 24, 8, tzinfo=UTC), "2026-03-25T09:00")
+    assert in_calsync(caldav) == meant_timed(timedelta(days=1))
+    # The push failed for good (the person sees it failed and discards it).
+    change = EventChange.objects.get(event=series)
+    EventChange.objects.filter(pk=change.pk).update(status=ChangeStatus.FAILED, last_error="refused")
+
+    change_discard(change=EventChange.objects.get(pk=change.pk), actor=owner)
+
+    assert in_calsync(caldav) == before
+    originals = CalendarEvent.objects.filter(recurring_event=series).values_list("original_start", flat=True)
+    assert sorted(moment.astimezone(BERLIN).date() for moment in originals if moment) == [MOVED, CHANGED]
+
+
+def test_a_google_exception_carried_with_its_series_keeps_its_guests_reminders_and_colour(
+    owner, owner_client, fake_google, settings
+):
+    settings.PROVIDER_RETRY_BASE_SECONDS = 0.001
+    connection = google_world(owner, fake_google).connection
+    google_series(fake_google, connection.remote_id, UNTIL_RULE)
+    own = {
+        "attendees": [{"email": "guest@example.org", "responseStatus": "accepted"}],
+        "reminders": {"useDefault": False, "overrides": [{"method": "popup", "minutes": 5}]},
+        "colorId": "5",
+        "transparency": "transparent",
+        "extendedProperties": {"private": {"room": "4.12"}},
+    }
+    agenda = {"dateTime": berlin(CHANGED, 9).isoformat(), "timeZone": "Europe/Berlin"}
+    fake_google.put_exception(connection.remote_id, GOOGLE_SERIES, agenda, summary="Stand-up (agenda)", **own)
+    series = synced_series(connection)
+
+    move_in_week_view(owner_client, series, datetime(2026, 3, 23, 8, tzinfo=UTC), "2026-03-23T10:00")
+    push_and_echo(connection)
+
+    assert at_google(fake_google, connection.remote_id) == meant_timed(timedelta(hours=1))
+    kept = fake_google.kept_events(connection.remote_id).values()
+    (carried,) = [item for item in kept if item.get("summary") == "Stand-up (agenda)"]
+    assert carried["start"]["dateTime"].startswith("2026-03-30T10:00")
+    assert {name: carried.get(name) for name in own} == own

@@ -27,13 +27,31 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import icalendar
+from dateutil.rrule import rrulestr
 from icalendar.parser import Contentline
 from icalendar.prop import vBroken, vDDDLists, vDDDTypes
 
-from connections.providers.base import EventTime
+from connections.providers.base import EventTime, WriteRefused
 
 OCCURRENCE_LISTS = ("EXDATE", "RDATE")
 RULES = ("RRULE", "EXRULE")
+# How far a moved rule is compared with its old occurrences moved: 28 years (weekdays and leap days repeat
+# so in 1901-2099), at most this many occurrences.
+CHECKED_YEARS = 28
+CHECKED_OCCURRENCES = 3000
+TIME_PARTS = ("BYHOUR", "BYMINUTE", "BYSECOND")
+DAY_PARTS = (("BYMONTHDAY", 31), ("BYYEARDAY", 366))
+
+
+class InexactMove(WriteRefused):
+    """The series' rule cannot say where its occurrences went (the message is shown to the person)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This series' repeat rule cannot say where its occurrences would go if moved by that much (a day "
+            "of the month, a weekday's place in it or an hour would leave its month or day). Change just this "
+            "occurrence, or make a new series."
+        )
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,7 @@ class SeriesMove:
     days: timedelta
     old_zone: tzinfo | None
     new_zone: tzinfo | None
+    old_wall: datetime | None = None  # the old first start on its wall clock (midnight for a date)
 
     @classmethod
     def between(cls, old: EventTime, new: EventTime) -> SeriesMove | None:
@@ -57,7 +76,7 @@ class SeriesMove:
         if old_wall == new_wall and _same_zone(old_zone, new_zone):
             return None
         days = timedelta(days=(_as_date(new_wall) - _as_date(old_wall)).days)
-        return cls(wall=new_wall - old_wall, days=days, old_zone=old_zone, new_zone=new_zone)
+        return cls(wall=new_wall - old_wall, days=days, old_zone=old_zone, new_zone=new_zone, old_wall=old_wall)
 
     def moved(self, value: EventTime) -> EventTime:
         """One occurrence-naming value, moved with the series (in the same form: date, floating, zoned or UTC)."""
@@ -157,7 +176,48 @@ class SeriesMove:
         if weekdays and self.days.days % 7:
             # "Every Monday" moved a day later is "every Tuesday" (an ordinal, "the 2nd Monday", stays).
             moved["BYDAY"] = [_later_weekday(str(day), self.days.days) for day in weekdays]
+        for name, limit in DAY_PARTS:
+            if rule.get(name) and self.days.days:
+                moved[name] = [_later_day(int(value), self.days.days, limit) for value in rule[name]]
+        self._move_clock(rule, moved)
+        self._check_exact(rule, moved)
         return moved
+
+    def _move_clock(self, rule: Any, moved: Any) -> None:
+        """BYHOUR/BYMINUTE/BYSECOND by the move on the clock: the rule's times of day, each moved, must stay
+        on their day and still be every hour with every minute (and second) the moved parts list."""
+        clock = (self.wall - self.days).total_seconds()
+        if not clock or self.old_wall is None or not any(rule.get(name) for name in TIME_PARTS):
+            return
+        defaults = (self.old_wall.hour, self.old_wall.minute, self.old_wall.second)
+        hours, minutes, seconds = (
+            [int(value) for value in rule.get(name) or [default]]
+            for name, default in zip(TIME_PARTS, defaults, strict=True)
+        )
+        times = {h * 3600 + m * 60 + s + int(clock) for h in hours for m in minutes for s in seconds}
+        if not all(0 <= second < 86400 for second in times):
+            raise InexactMove()  # a time of day would leave its day (the days moved say otherwise)
+        moved_parts = [sorted({_hms_of(second)[index] for second in times}) for index in range(3)]
+        if len(times) != len(moved_parts[0]) * len(moved_parts[1]) * len(moved_parts[2]):
+            raise InexactMove()  # e.g. 09:00 and 09:30 moved by 30 minutes: not every hour with every minute
+        for name, values in zip(TIME_PARTS, moved_parts, strict=True):
+            if rule.get(name):
+                moved[name] = values
+            elif len(values) != 1:
+                raise InexactMove()
+
+    def _check_exact(self, rule: Any, moved: Any) -> None:
+        """The moved rule (from the moved first start) must give every old occurrence, moved, and no other."""
+        if self.old_wall is None:
+            return
+        end = self.old_wall.replace(year=self.old_wall.year + CHECKED_YEARS, day=min(self.old_wall.day, 28))
+        try:
+            old = _occurrences(rule, self.old_wall, end)
+            new = _occurrences(moved, self.old_wall + self.wall, end + self.wall)
+        except (ValueError, TypeError, OverflowError):
+            return  # a rule dateutil cannot expand (an X- part, say): moved as written, unchecked
+        if [moment + self.wall for moment in old] != new:
+            raise InexactMove()
 
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -168,6 +228,31 @@ def _later_weekday(value: str, days: int) -> str:
     if day not in WEEKDAYS:
         return value
     return ordinal + WEEKDAYS[(WEEKDAYS.index(day) + days) % 7]
+
+
+def _later_day(value: int, days: int, limit: int) -> int:
+    """A day of the month (or year) `days` later; counted from the end when negative, staying so."""
+    later = value + days
+    if later == 0 or (later > 0) != (value > 0) or abs(later) > limit:
+        raise InexactMove()
+    return later
+
+
+def _hms_of(second: int) -> tuple[int, int, int]:
+    return second // 3600, second // 60 % 60, second % 60
+
+
+def _occurrences(rule: Any, start: datetime, end: datetime) -> list[datetime]:
+    """A rule's occurrences on the wall clock from `start` to `end` (its COUNT and UNTIL left out: they move
+    on their own), at most CHECKED_OCCURRENCES."""
+    parts = {name: value for name, value in rule.items() if name not in ("COUNT", "UNTIL")}
+    text = icalendar.vRecur(parts).to_ical().decode()
+    found: list[datetime] = []
+    for moment in rrulestr(text, dtstart=start):
+        if moment > end or len(found) >= CHECKED_OCCURRENCES:
+            break
+        found.append(moment)
+    return found
 
 
 def _line(name: str, prop: Any) -> str:
