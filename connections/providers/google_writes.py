@@ -234,6 +234,10 @@ def _series_moved(
             continue
         followed = _same_time(old.start, old.original_start)
         body = {
+            # What the exception leaves out stays out (a patch would take the series' value otherwise).
+            "summary": old.title,
+            "description": old.description,
+            "location": old.location,
             **_carried(exception),
             "status": "confirmed",
             "start": _google_time(move.moved(old.start)) if followed else exception["start"],
@@ -298,7 +302,10 @@ NOT_CARRIED = frozenset(
 
 def _carried(exception: Mapping[str, Any]) -> dict[str, Any]:
     """An exception's own fields, to write at its occurrence's new place."""
-    return {name: value for name, value in exception.items() if name not in NOT_CARRIED}
+    carried = {name: value for name, value in exception.items() if name not in NOT_CARRIED}
+    if carried.pop("attendeesOmitted", False):
+        carried.pop("attendees", None)  # only some guests were listed: writing them would drop the others
+    return carried
 
 
 def _occurs(series: RemoteEvent, moment: EventTime) -> bool:
