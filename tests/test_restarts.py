@@ -112,6 +112,14 @@ def change_calendar(fake: GoogleState, calendar_id: str, label: str, *, added: i
     return added + retitled + deleted
 
 
+def halfway(expected: dict, before: dict, added_ids: set[str], deleted_ids: set[str]) -> dict:
+    """What a sync cut after its first pages has stored: the provider's version of every event those pages
+    changed, none of the events later pages add, and the events the provider reports deleted still as they
+    were (a listing's deletions are applied, or held, at its end)."""
+    changed = {pid: row for pid, row in expected.items() if pid not in added_ids}
+    return changed | {pid: before[pid] for pid in deleted_ids}
+
+
 def google_settings() -> dict[str, str]:
     """The fake's endpoints and client, as the fake_google fixture set them, for a child process."""
     return {name: str(getattr(settings, name)) for name in dir(settings) if name.startswith("GOOGLE_")}
@@ -183,11 +191,14 @@ def test_it_finishes_the_sync_of_a_worker_killed_halfway(owner, fake_google, tmp
     connection.refresh_from_db()
     cursor_before = connection.sync_cursor
 
-    # Six pages of changes: the worker dies waiting for the fourth, with the retitles and deletions of the
-    # first three committed and none of the added events.
+    # Six pages of changes: the worker dies waiting for the fourth, with the retitles of the first three
+    # committed and none of the added events. Deletions the provider reports wait for the listing's end, where
+    # they are weighed by the mass-deletion guard, so none is applied yet either.
+    before = stored_view(connection)
     changes = change_calendar(fake_google, calendar_id, "Before the kill", added=150, retitled=100, deleted=50)
     expected_at_kill = google_view(fake_google, calendar_id)
-    added_ids = set(expected_at_kill) - set(stored_view(connection))
+    added_ids = set(expected_at_kill) - set(before)
+    deleted_ids = set(before) - set(expected_at_kill)
     held = HeldPage(HELD_PAGE)
     fake_google.on_request = held
 
@@ -205,10 +216,12 @@ def test_it_finishes_the_sync_of_a_worker_killed_halfway(owner, fake_google, tmp
                 held.release()
         fake_google.on_request = None
 
-        # Halfway, truly: the first three pages are in, the added events (pages four to six) are not.
+        # Halfway, truly: the first three pages are in, the added events (pages four to six) are not, and the
+        # reported deletions wait for the end of the listing.
         stored = stored_view(connection)
         assert set(expected_at_kill) - set(stored) == added_ids and len(added_ids) == 150
-        assert stored == {pid: row for pid, row in expected_at_kill.items() if pid not in added_ids}
+        assert len(deleted_ids) == 50
+        assert stored == halfway(expected_at_kill, before, added_ids, deleted_ids)
         killed_run = SyncRun.objects.get(connection=connection, finished_at__isnull=True)
         assert killed_run.outcome == SyncOutcome.RUNNING  # not "ok": it never got to say anything
         connection.refresh_from_db()
@@ -366,11 +379,13 @@ def test_it_finishes_the_sync_a_database_restart_cut_halfway(fake_google, tmp_pa
             cursor_before = connection_row()[0]
 
             # As in the kill: six pages of changes, and the restart while the sync waits for the fourth.
+            before = private_stored_view(postgres, database, connection_id)
             changes = change_calendar(
                 fake_google, calendar_id, "Before the restart", added=150, retitled=100, deleted=50
             )
             expected_at_restart = google_view(fake_google, calendar_id)
-            added_ids = set(expected_at_restart) - set(private_stored_view(postgres, database, connection_id))
+            added_ids = set(expected_at_restart) - set(before)
+            deleted_ids = set(before) - set(expected_at_restart)
             held = HeldPage(HELD_PAGE)
             fake_google.on_request = held
             cut = send(sync_connection_task, env, connection_id)
@@ -387,7 +402,8 @@ def test_it_finishes_the_sync_a_database_restart_cut_halfway(fake_google, tmp_pa
             # The three pages committed before the restart survived it; the run failed and says so, and gave
             # the connection back on a new database connection; the cursor stayed where it was.
             stored = private_stored_view(postgres, database, connection_id)
-            assert stored == {pid: row for pid, row in expected_at_restart.items() if pid not in added_ids}
+            assert len(deleted_ids) == 50
+            assert stored == halfway(expected_at_restart, before, added_ids, deleted_ids)
             outcome, finished_at, _, error = private_runs(postgres, database, connection_id)[-1]
             assert (outcome, error) == (SyncOutcome.ERROR, "internal error (OperationalError)")
             assert finished_at is not None
