@@ -1,9 +1,10 @@
 """Item 7: the week page of a person whose calendar holds hostile recurring series, beside an ordinary week.
 
 Two series found when calsync was attacked: a daily rule with every hour and minute and four seconds
-(5,760 occurrences a day) and an hourly series that began in 1901. Before expansion was bounded they cost 29-77 s and 8 s a page; now
-each shows at most RECURRENCE_MAX_PER_DAY a day. Both people get the same ordinary events, so the difference
-between the two p95s is what the hostile series cost. The rows are the bench's own (@bench.invalid).
+(5,760 occurrences a day) and an hourly series that began in 1901. Before expansion was bounded they cost
+29-77 s and 8 s a page; now each shows at most RECURRENCE_MAX_PER_DAY a day. Both people get the same
+ordinary events, so the difference between the two p95s is what the hostile series cost. The rows are the
+bench's own (@bench.invalid).
 """
 
 from __future__ import annotations
