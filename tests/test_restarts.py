@@ -117,6 +117,13 @@ def google_settings() -> dict[str, str]:
     return {name: str(getattr(settings, name)) for name in dir(settings) if name.startswith("GOOGLE_")}
 
 
+def halfway(stored_before: dict[str, Any], at_fault: dict[str, Any]) -> dict[str, Any]:
+    """What the database holds when a fault ends a sync after the pages with the retitles and deletions:
+    every event stored before, retitled as Google has it now, the deleted ones too (a listing's deletions
+    are weighed at its end, with the sweep), and none of the events added on the later pages."""
+    return {pid: at_fault.get(pid, row) for pid, row in stored_before.items()}
+
+
 # --- the worker side --------------------------------------------------------------------------------
 
 
@@ -183,11 +190,12 @@ def test_it_finishes_the_sync_of_a_worker_killed_halfway(owner, fake_google, tmp
     connection.refresh_from_db()
     cursor_before = connection.sync_cursor
 
-    # Six pages of changes: the worker dies waiting for the fourth, with the retitles and deletions of the
-    # first three committed and none of the added events.
+    # Six pages of changes: the worker dies waiting for the fourth, with the retitles of the first three
+    # committed, their deletions waiting for the listing's end, and none of the added events.
     changes = change_calendar(fake_google, calendar_id, "Before the kill", added=150, retitled=100, deleted=50)
     expected_at_kill = google_view(fake_google, calendar_id)
-    added_ids = set(expected_at_kill) - set(stored_view(connection))
+    stored_before = stored_view(connection)
+    added_ids = set(expected_at_kill) - set(stored_before)
     held = HeldPage(HELD_PAGE)
     fake_google.on_request = held
 
@@ -205,10 +213,11 @@ def test_it_finishes_the_sync_of_a_worker_killed_halfway(owner, fake_google, tmp
                 held.release()
         fake_google.on_request = None
 
-        # Halfway, truly: the first three pages are in, the added events (pages four to six) are not.
+        # Halfway, truly: the first three pages are in (their deletions wait for the end of the listing), the
+        # added events (pages four to six) are not.
         stored = stored_view(connection)
         assert set(expected_at_kill) - set(stored) == added_ids and len(added_ids) == 150
-        assert stored == {pid: row for pid, row in expected_at_kill.items() if pid not in added_ids}
+        assert stored == halfway(stored_before, expected_at_kill)
         killed_run = SyncRun.objects.get(connection=connection, finished_at__isnull=True)
         assert killed_run.outcome == SyncOutcome.RUNNING  # not "ok": it never got to say anything
         connection.refresh_from_db()
@@ -370,7 +379,7 @@ def test_it_finishes_the_sync_a_database_restart_cut_halfway(fake_google, tmp_pa
                 fake_google, calendar_id, "Before the restart", added=150, retitled=100, deleted=50
             )
             expected_at_restart = google_view(fake_google, calendar_id)
-            added_ids = set(expected_at_restart) - set(private_stored_view(postgres, database, connection_id))
+            stored_before = private_stored_view(postgres, database, connection_id)
             held = HeldPage(HELD_PAGE)
             fake_google.on_request = held
             cut = send(sync_connection_task, env, connection_id)
@@ -387,7 +396,7 @@ def test_it_finishes_the_sync_a_database_restart_cut_halfway(fake_google, tmp_pa
             # The three pages committed before the restart survived it; the run failed and says so, and gave
             # the connection back on a new database connection; the cursor stayed where it was.
             stored = private_stored_view(postgres, database, connection_id)
-            assert stored == {pid: row for pid, row in expected_at_restart.items() if pid not in added_ids}
+            assert stored == halfway(stored_before, expected_at_restart)
             outcome, finished_at, _, error = private_runs(postgres, database, connection_id)[-1]
             assert (outcome, error) == (SyncOutcome.ERROR, "internal error (OperationalError)")
             assert finished_at is not None
