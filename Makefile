@@ -9,8 +9,12 @@ PORT ?= 8000
 INSTALLED := $(VENV)/.installed
 
 # The test suite's services: PostgreSQL and Redis on this machine (override to point elsewhere).
+# The suite runs in TEST_WORKERS pytest-xdist processes (0: in this one). Worker N has its own database,
+# test_<name>_gwN, and Redis database (TEST_REDIS_URL's minus N: 15 and 14 by default); a second run beside
+# this one needs its own names, e.g. TEST_DATABASE_URL=.../calsync_b TEST_REDIS_URL=redis://127.0.0.1:6379/11.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/calsync
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_WORKERS ?= 2
 # Throw-away secrets for tests only; DEBUG stays off so the suite runs the production code paths.
 TEST_ENV := DEBUG=0 \
 	DATABASE_URL=$(TEST_DATABASE_URL) \
@@ -73,7 +77,7 @@ chromium:
 
 test: lint chromium
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
-	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 audit: $(INSTALLED)
 	$(BIN)/pip-audit --strict --disable-pip -r requirements/base.txt

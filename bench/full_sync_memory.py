@@ -7,7 +7,7 @@ bench's (which also holds the fake's copy of the calendar).
 from __future__ import annotations
 
 import json
-import subprocess  # nosec B404 - starts our own module, below
+import subprocess  # nosec B404  # starts our own module, below
 import sys
 import time
 
@@ -27,7 +27,7 @@ def measure(report: Report, sizes: Sizes) -> None:
         for item in google_events(sizes.memory_events, seed=5, owner=email):
             fake.state.put_event(connection.remote_id, item)
         progress(f"  item 5: {sizes.memory_events:,} events at the fake in {time.perf_counter() - started:.1f} s")
-        done = subprocess.run(  # noqa: S603  # nosec B603 - our own module, with this interpreter
+        done = subprocess.run(  # noqa: S603  # nosec B603  # our own module, with this interpreter
             [sys.executable, "-m", "bench.sync_child", str(connection.pk)],
             cwd=ROOT,
             env=child_env(**fake.env),

@@ -38,7 +38,7 @@ from events.sync import SyncResult, sync_connection
 
 CURSOR = "bench-replay-cursor"
 # The replayed pages need no token; the account holds one so the sync finds its credentials fresh.
-REPLAY_TOKENS = {"access_token": "bench-replay"}  # nosec B105 - never sent anywhere
+REPLAY_TOKENS = {"access_token": "bench-replay"}  # nosec B105  # never sent anywhere
 
 
 def parsed_pages(count: int, page_size: int, *, seed: int = 3) -> list[list[RemoteEvent]]:

@@ -52,7 +52,7 @@ def _timed(moment: datetime) -> dict[str, str]:
 
 def google_events(count: int, *, seed: int, owner: str, prefix: str = "bench") -> Iterator[dict[str, Any]]:
     """`count` event resources: ids are `{prefix}{n}` in base32hex, as Google's client-chosen ids must be."""
-    rng = random.Random(seed)  # noqa: S311  # nosec B311 - repeatable test data, not a secret
+    rng = random.Random(seed)  # noqa: S311  # nosec B311  # repeatable test data, not a secret
     today = datetime.now(UTC).astimezone(ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
     masters: list[tuple[str, datetime, timedelta]] = []
     replaced: set[tuple[str, datetime]] = set()

@@ -84,7 +84,7 @@ def window_rows(ids: list[int], low: datetime, high: datetime) -> list[CalendarE
 
 def sample_users(count: int, *, seed: int = 1) -> list[User]:
     ids = list(dataset_users().values_list("pk", flat=True))
-    chosen = random.Random(seed).sample(ids, min(count, len(ids)))  # noqa: S311  # nosec B311 - a repeatable sample
+    chosen = random.Random(seed).sample(ids, min(count, len(ids)))  # noqa: S311  # nosec B311  # a repeatable sample
     users = User.objects.in_bulk(chosen)
     return [users[pk] for pk in chosen]
 

@@ -30,7 +30,7 @@ def users_with(calendars: int, count: int, *, seed: int = 2) -> list[User]:
         .filter(calendars=calendars)
         .values_list("pk", flat=True)
     )
-    chosen = random.Random(seed).sample(ids, min(count, len(ids)))  # noqa: S311  # nosec B311 - a repeatable sample
+    chosen = random.Random(seed).sample(ids, min(count, len(ids)))  # noqa: S311  # nosec B311  # a repeatable sample
     found = User.objects.in_bulk(chosen)
     return [found[pk] for pk in chosen]
 

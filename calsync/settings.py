@@ -64,7 +64,7 @@ def required_secret(name: str, development_fallback: str) -> str:
     )
 
 
-DEV_SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # noqa: S105  # nosec B105 (public on purpose)
+DEV_SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # noqa: S105  # nosec B105  # public on purpose
 SECRET_KEY = required_secret("SECRET_KEY", DEV_SECRET_KEY)
 
 # `id:base64key` pairs; the first encrypts, all decrypt (calsync.lib.crypto). Parsed here so a malformed
@@ -210,7 +210,7 @@ ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
 # Sign-up, reset and codes count an address only for the account that proved it (accounts.allauth_forms).
 ACCOUNT_FORMS = {
     "signup": "accounts.allauth_forms.SignupForm",
-    "reset_password": "accounts.allauth_forms.ResetPasswordForm",  # nosec B105 (a form, not a password)
+    "reset_password": "accounts.allauth_forms.ResetPasswordForm",  # nosec B105  # a form, not a password
     "confirm_email_verification_code": "accounts.allauth_forms.ConfirmEmailVerificationCodeForm",
 }
 ACCOUNT_UNIQUE_EMAIL = True
@@ -232,12 +232,12 @@ ACCOUNT_RATE_LIMITS = {
     # password, which clears the lock and signs them in (ACCOUNT_LOGIN_ON_PASSWORD_RESET).
     "login_failed": "10/m/ip,20/h/ip,10/15m/key",
     "signup": "20/m/ip",
-    "reset_password": "20/m/ip,5/m/key",  # nosec B105 (a rate, not a password)
-    "reset_password_from_key": "20/m/ip",  # nosec B105 (a rate, not a password)
+    "reset_password": "20/m/ip,5/m/key",  # nosec B105  # a rate, not a password
+    "reset_password_from_key": "20/m/ip",  # nosec B105  # a rate, not a password
     # One code to an address per 10 s (allauth's default with codes: a code that cannot be sent is a 429,
     # since only the newest code in the session works, so a long cooldown would block sign-ups).
     "confirm_email": "1/10s/key",
-    "change_password": "5/m/user",  # nosec B105 (a rate, not a password)
+    "change_password": "5/m/user",  # nosec B105  # a rate, not a password
     "reauthenticate": "10/m/user",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]

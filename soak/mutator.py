@@ -38,7 +38,7 @@ class Mutator(threading.Thread):
         self.state, self.calendars = state, calendars
         self.interval = 1 / per_second if per_second > 0 else float("inf")
         self.stop_at, self.stop = stop_at, stop
-        self.rng = random.Random(7)  # noqa: S311  # nosec B311 - repeatable changes, not a secret
+        self.rng = random.Random(7)  # noqa: S311  # nosec B311  # repeatable changes, not a secret
         self.counts: Counter[str] = Counter()
         self.created = 0
         self.failure = ""

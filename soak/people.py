@@ -19,7 +19,7 @@ from connections.models import CalendarConnection
 from soak.config import SoakConfig
 
 SOAK_DOMAIN = "@soak.invalid"
-PASSWORD = "soak-visitor-password"  # noqa: S105  # nosec B105 - throw-away people on a loopback soak database
+PASSWORD = "soak-visitor-password"  # noqa: S105  # nosec B105  # throw-away people on a loopback soak database
 
 
 class WrongDatabase(Exception):

@@ -87,7 +87,7 @@ class VirtualUser(threading.Thread):
             raise ValueError(f"the soak's load goes to loopback only, not {base_url}")
         self.base_url, self.email, self.password = base_url, email, password
         self.start_at, self.stop_at, self.think, self.stop = start_at, stop_at, think, stop
-        self.rng = random.Random(number)  # noqa: S311  # nosec B311 - repeatable browsing, not a secret
+        self.rng = random.Random(number)  # noqa: S311  # nosec B311  # repeatable browsing, not a secret
         self.samples: list[Sample] = []
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy from the environment: loopback stays loopback

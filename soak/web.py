@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess  # nosec B404 - runs our own manage.py, below
+import subprocess  # nosec B404  # runs our own manage.py, below
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +33,7 @@ def gunicorn(env: dict[str, str], *, workers: int, static_root: Path, logs: Path
     port = free_port()
     served = web_env(env, port=port, workers=workers, static_root=static_root)
     # The manifest storage (DEBUG off) needs collectstatic first, or every page with a stylesheet is a 500.
-    subprocess.run(  # nosec B603 - our own manage.py, with this interpreter
+    subprocess.run(  # nosec B603  # our own manage.py, with this interpreter
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
         cwd=ROOT,
         env=served,

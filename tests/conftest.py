@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import httplib2
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connections
 
@@ -18,6 +21,35 @@ from tests.fakes.tls import trust_test_ca
 pytest_plugins = ["tests.radicale"]
 
 PASSWORD = "correct horse battery staple"
+REDIS_SCHEMES = ("redis://", "rediss://")
+
+
+def worker_redis_url(url: str, worker: str) -> str:
+    """The Redis URL of xdist worker `worker` ("gw0", "gw1", ...): the given database, counting down by one
+    per worker (15, 14, ... for the default 15), so each worker's cache flushes and queues stay its own."""
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0) - int(worker.removeprefix("gw"))
+    if database < 0:
+        raise pytest.UsageError(f"{url} leaves no Redis database for worker {worker}: start from a higher one")
+    return parts._replace(path=f"/{database}").geturl()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-django (and each xdist worker's own database, test_calsync_gwN) takes care of PostgreSQL. Redis:
+    # the settings were read before this runs, but no cache or broker connection exists yet, so point them
+    # and the environment the workers, servers and commands started by tests inherit at this worker's database.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    for name in ("REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        if os.environ.get(name, "").startswith(REDIS_SCHEMES):
+            os.environ[name] = worker_redis_url(os.environ[name], worker)
+        value = getattr(django_settings, name, None)
+        if isinstance(value, str) and value.startswith(REDIS_SCHEMES):
+            setattr(django_settings, name, worker_redis_url(value, worker))
+    for cache_settings in django_settings.CACHES.values():
+        if str(cache_settings.get("LOCATION", "")).startswith(REDIS_SCHEMES):
+            cache_settings["LOCATION"] = worker_redis_url(cache_settings["LOCATION"], worker)
 
 
 @pytest.fixture(scope="session")

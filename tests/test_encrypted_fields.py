@@ -121,6 +121,8 @@ def test_it_round_trips_an_encrypted_json_flow(owner):
         ("k:" + base64.b64encode(b"short").decode(), "AES-256 needs 32"),
         (f"k:{generate_key()},k:{generate_key()}", "appears twice"),
     ],
+    # Named, not by their random keys: every xdist worker must collect the same test ids.
+    ids=["empty", "no id", "bad id", "not base64", "short key", "id twice"],
 )
 def test_it_rejects_malformed_key_lists(spec, message):
     with pytest.raises(KeyringError, match=message):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEMO_USERNAME = "demo"
-DEMO_PASSWORD = "demo"  # noqa: S105  # nosec B105  (loopback only and public: it protects nothing)
+DEMO_PASSWORD = "demo"  # noqa: S105  # nosec B105  # loopback only and public: it protects nothing
 DEFAULT_FOLDER = Path(os.environ.get("CALSYNC_VAR_DIR", "var")) / "demo"
 DEFAULT_PORT = 5232
 

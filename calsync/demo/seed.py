@@ -32,7 +32,7 @@ from connections.services import account_connect, calendars_choose
 from events.sync import sync_connection
 
 DEMO_EMAIL = "demo@example.com"
-DEMO_USER_PASSWORD = "calsync-demo"  # noqa: S105  # nosec B105  (public, so DEBUG only)
+DEMO_USER_PASSWORD = "calsync-demo"  # noqa: S105  # nosec B105  # public, so DEBUG only
 DEMO_ZONE = "Europe/London"
 DEMO_CALENDAR_ID = "calsync-demo"
 DEMO_CALENDAR_NAME = "calsync demo"

@@ -147,4 +147,4 @@ def shown_description(text: str) -> SafeString:
     shown = shown.replace("\r\n", "\n").replace("\n", "<br>")
     if cut:
         shown += '<br><span class="muted">… (cut here; the whole description is at the provider)</span>'
-    return mark_safe(shown)  # noqa: S308  # nosec B308 B703 - urlize escaped every character of the text
+    return mark_safe(shown)  # noqa: S308  # nosec B308  # urlize escaped every character of the text
