@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from connections.providers import caldav_writes
-from connections.providers.ical import read_calendar
+from connections.providers.ical import read_calendar, readable_time
 from connections.providers.series_moves import SeriesMove
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -45,8 +45,8 @@ def test_cancelling_an_occurrence_reads_past_an_exdate_it_cannot_read():
 def test_a_broken_start_or_end_reads_as_missing_rather_than_raising():
     vevent = master()
     broken = vevent.get("EXDATE")[0]
-    assert caldav_writes._dt(broken) is None
-    assert caldav_writes._dt(vevent.get("DTSTART")) == datetime(2026, 3, 23, 9, tzinfo=BERLIN)
+    assert readable_time(broken) is None
+    assert readable_time(vevent.get("DTSTART")) == datetime(2026, 3, 23, 9, tzinfo=BERLIN)
 
 
 def test_moving_the_series_moves_what_it_can_read_and_keeps_the_unreadable_value_as_it_came():

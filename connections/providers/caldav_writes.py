@@ -73,10 +73,12 @@ from connections.providers.caldav_events import PERMANENT_REQUEST_ERRORS, resour
 from connections.providers.http import network_failure, raise_for_transient
 from connections.providers.ical import (
     ICalendarError,
+    as_list,
     calendar_address,
     iana_name,
     parse_resource,
     read_calendar,
+    readable_time,
 )
 from connections.providers.netguard import UnresolvableHost, UnsafeURL
 from connections.providers.retry import with_retries
@@ -185,9 +187,9 @@ class CalDAVWriter:
                         "Only some occurrences of this series are in your calendar: change them one at a time."
                     )
                 parsed = _event_with_id(events, href)
-                before = _dt(master.get("DTSTART"))
+                before = readable_time(master.get("DTSTART"))
                 changed = _apply_draft(master, draft, parsed)
-                after = _dt(master.get("DTSTART"))
+                after = readable_time(master.get("DTSTART"))
                 move = SeriesMove.between(before, after) if before is not None and after is not None else None
                 rule_kept = parsed is not None and tuple(parsed.recurrence) == tuple(draft.recurrence)
                 if draft.recurrence and not rule_kept:
@@ -276,7 +278,7 @@ class CalDAVWriter:
                 targets = _overrides(calendar)
             found = changed = False
             for vevent in targets:
-                for attendee in _as_list(vevent.get("ATTENDEE")):
+                for attendee in as_list(vevent.get("ATTENDEE")):
                     if calendar_address(attendee).lower() not in owners:
                         continue
                     found = True
@@ -612,7 +614,7 @@ def _set_recurrence(vevent: icalendar.Component, lines: Iterable[str]) -> None:
     source = _recurrence_component(tuple(lines))
     for name in RECURRENCE_PROPERTIES:
         vevent.pop(name, None)
-        for prop in _as_list(source.get(name)):
+        for prop in as_list(source.get(name)):
             vevent.add(name, prop)
 
 
@@ -629,7 +631,7 @@ def _recurrence_component(lines: tuple[str, ...]) -> icalendar.Component:
     if not isinstance(component, icalendar.Component) or getattr(component, "errors", None):
         raise WriteRefused("The repeat rule cannot be read.")
     for name in RECURRENCE_PROPERTIES:
-        if any(isinstance(prop, vBroken) for prop in _as_list(component.get(name))):
+        if any(isinstance(prop, vBroken) for prop in as_list(component.get(name))):
             raise WriteRefused(f"The repeat rule cannot be read ({name}).")
     return component
 
@@ -642,7 +644,7 @@ def _drop_overrides_after_end(calendar: icalendar.Calendar, master: icalendar.Co
         return
     extra = {_instant_key(value) for value in _list_values(master, "RDATE")}
     for vevent in _overrides(calendar):
-        rid = _dt(vevent.get("RECURRENCE-ID"))
+        rid = readable_time(vevent.get("RECURRENCE-ID"))
         if rid is not None and _after(rid, end) and _instant_key(rid) not in extra:
             calendar.subcomponents.remove(vevent)
 
@@ -650,7 +652,7 @@ def _drop_overrides_after_end(calendar: icalendar.Calendar, master: icalendar.Co
 def _series_end(master: icalendar.Component) -> EventTime | None:
     """The latest UNTIL of the master's rules; None when a rule has none (COUNT, or no end)."""
     ends: list[EventTime] = []
-    for rule in _as_list(master.get("RRULE")):
+    for rule in as_list(master.get("RRULE")):
         until = rule.get("UNTIL") if hasattr(rule, "get") else None
         if not until:
             return None
@@ -682,7 +684,7 @@ def _new_override(
     recurrence_id = _occurrence_prop(master, occurrence)
     override.add("RECURRENCE-ID", recurrence_id)
     override.add("DTSTART", copy.deepcopy(recurrence_id))
-    start, end = _dt(master.get("DTSTART")), _dt(master.get("DTEND"))
+    start, end = readable_time(master.get("DTSTART")), readable_time(master.get("DTEND"))
     if start is not None and end is not None and "DURATION" not in master:
         first: Any = recurrence_id.dt  # a date or date-time, as the master's DTSTART
         ending = vDDDTypes(first + (end - start))
@@ -716,7 +718,7 @@ def _occurrence_prop(master: icalendar.Component, occurrence: EventTime) -> vDDD
     """The occurrence as a RECURRENCE-ID/EXDATE value in the form of the master's DTSTART (RFC 5545
     3.8.4.4: the same value type, and the same TZID)."""
     start = master.get("DTSTART")
-    model = _dt(start)
+    model = readable_time(start)
     if model is None:
         raise WriteRefused(UNREADABLE.format(reason="the series has no readable start"))
     tzid = str(start.params.get("TZID", "")) if isinstance(model, datetime) and model.tzinfo is not None else ""
@@ -765,16 +767,14 @@ def _add_timezones(calendar: icalendar.Calendar, near: EventTime) -> None:
 
 
 def _remove_overrides(calendar: icalendar.Calendar, occurrence: EventTime) -> bool:
-    found = [
-        vevent for vevent in _overrides(calendar) if _same_occurrence(_dt(vevent.get("RECURRENCE-ID")), occurrence)
-    ]
+    found = _overrides_of(calendar, occurrence)
     for vevent in found:
         calendar.subcomponents.remove(vevent)
     return bool(found)
 
 
 def _own_partstat(vevent: icalendar.Component, owners: set[str]) -> str:
-    for attendee in _as_list(vevent.get("ATTENDEE")):
+    for attendee in as_list(vevent.get("ATTENDEE")):
         if calendar_address(attendee).lower() in owners:
             return str(attendee.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
     return ""
@@ -796,11 +796,16 @@ def _overrides(calendar: icalendar.Calendar) -> list[icalendar.Component]:
     return [vevent for vevent in _vevents(calendar) if "RECURRENCE-ID" in vevent]
 
 
+def _overrides_of(calendar: icalendar.Calendar, occurrence: EventTime) -> list[icalendar.Component]:
+    return [
+        vevent
+        for vevent in _overrides(calendar)
+        if _same_occurrence(readable_time(vevent.get("RECURRENCE-ID")), occurrence)
+    ]
+
+
 def _override(calendar: icalendar.Calendar, occurrence: EventTime) -> icalendar.Component | None:
-    return next(
-        (vevent for vevent in _overrides(calendar) if _same_occurrence(_dt(vevent.get("RECURRENCE-ID")), occurrence)),
-        None,
-    )
+    return next(iter(_overrides_of(calendar, occurrence)), None)
 
 
 def _event_with_id(events: Iterable[RemoteEvent], provider_event_id: str) -> RemoteEvent | None:
@@ -863,7 +868,7 @@ def _occurrence_of_key(key: str) -> EventTime:
 
 def _list_values(vevent: icalendar.Component, name: str) -> list[EventTime]:
     values: list[EventTime] = []
-    for prop in _as_list(vevent.get(name)):
+    for prop in as_list(vevent.get(name)):
         if isinstance(prop, vBroken):  # kept as it came; it names no occurrence we can compare
             continue
         for item in getattr(prop, "dts", []):
@@ -873,26 +878,12 @@ def _list_values(vevent: icalendar.Component, name: str) -> list[EventTime]:
     return values
 
 
-def _dt(prop: Any) -> EventTime | None:
-    prop = prop[0] if isinstance(prop, list) else prop
-    if isinstance(prop, vBroken):  # (icalendar raises on a broken value's `.dt`)
-        return None
-    value = getattr(prop, "dt", None)
-    return value if isinstance(value, date) else None
-
-
 def _uids(data: bytes) -> set[str]:
     try:
         calendar = read_calendar(data)
     except ICalendarError:
         return set()
     return {str(vevent.get("UID", "")) for vevent in _vevents(calendar)}
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
 
 
 def _text(value: Any) -> str:

@@ -257,7 +257,7 @@ def _unreadable(component: icalendar.Component, where: str) -> list[str]:
     return [
         f"unreadable {name}{where} ignored"
         for name, values in component.items()
-        for value in _as_list(values)
+        for value in as_list(values)
         if isinstance(value, vBroken)
     ]
 
@@ -280,7 +280,7 @@ def _costly_rules(vtimezone: icalendar.Component) -> bool:
     return any(
         _changes_per_year(rule) > MAX_TIMEZONE_RULE_PER_YEAR
         for observance in vtimezone.subcomponents
-        for rule in _as_list(observance.get("RRULE"))
+        for rule in as_list(observance.get("RRULE"))
         if not isinstance(rule, vBroken)  # unreadable, not costly: the zone cannot be built at all
     )
 
@@ -510,14 +510,14 @@ class _Reader:
     def recurrence(self, vevent: icalendar.Component, problems: list[str]) -> tuple[str, ...]:
         lines: list[str] = []
         for name in ("RRULE", "EXRULE"):
-            for prop in _as_list(vevent.get(name)):
+            for prop in as_list(vevent.get(name)):
                 if isinstance(prop, vBroken):
                     problems.append(f"unreadable {name} ignored")
                     continue
                 lines.append(f"{name}:{prop.to_ical().decode()}")
         for name in ("RDATE", "EXDATE"):
             groups: dict[str, list[str]] = {}
-            for prop in _as_list(vevent.get(name)):
+            for prop in as_list(vevent.get(name)):
                 if isinstance(prop, vBroken) or not hasattr(prop, "dts"):
                     problems.append(f"unreadable {name} ignored")
                     continue
@@ -556,7 +556,7 @@ class _Reader:
                 "self": bool(organizer_email) and organizer_email.lower() in self.owner_emails,
             }
         attendees = []
-        for attendee in _as_list(vevent.get("ATTENDEE")):
+        for attendee in as_list(vevent.get("ATTENDEE")):
             if isinstance(attendee, vBroken):
                 continue
             params = _params(attendee)
@@ -704,10 +704,18 @@ def _readable(value: Any) -> Any:
     return None if isinstance(value, vBroken) else value
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """A property's values as a list: icalendar gives one value, a list of them, or None."""
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+def readable_time(prop: Any) -> EventTime | None:
+    """The date or date-time of a DTSTART-like property (the first, if repeated); None when it is missing or
+    could not be read (icalendar raises on a broken value's `.dt`)."""
+    value = getattr(_readable(prop), "dt", None)
+    return value if isinstance(value, date) else None
 
 
 def _text(value: Any) -> str:
@@ -743,7 +751,7 @@ def _email(address: Any) -> str:
 def _conference_url(vevent: icalendar.Component) -> str:
     # RFC 7986 CONFERENCE: several may be given; a video one is what the detail panel should open.
     conferences = sorted(
-        _as_list(vevent.get("CONFERENCE")), key=lambda prop: "VIDEO" not in _text(_params(prop).get("FEATURE")).upper()
+        as_list(vevent.get("CONFERENCE")), key=lambda prop: "VIDEO" not in _text(_params(prop).get("FEATURE")).upper()
     )
     for prop in conferences:
         link = _web_link(_text(prop))

@@ -32,6 +32,7 @@ from icalendar.parser import Contentline
 from icalendar.prop import vBroken, vDDDLists, vDDDTypes
 
 from connections.providers.base import EventTime, WriteRefused
+from connections.providers.ical import as_list, readable_time
 
 OCCURRENCE_LISTS = ("EXDATE", "RDATE")
 RULES = ("RRULE", "EXRULE")
@@ -92,21 +93,21 @@ class SeriesMove:
     def move_series(self, vevent: icalendar.Component) -> None:
         """Move a master VEVENT's EXDATEs, RDATEs and rule ends (its DTSTART is the caller's)."""
         for name in OCCURRENCE_LISTS:
-            props = _as_list(vevent.pop(name, None))
+            props = as_list(vevent.pop(name, None))
             for prop in props:
                 vevent.add(name, self._moved_list(prop))
         for name in RULES:
-            rules = _as_list(vevent.pop(name, None))
+            rules = as_list(vevent.pop(name, None))
             for rule in rules:
                 vevent.add(name, self._moved_rule(rule))
 
     def move_override(self, vevent: icalendar.Component) -> None:
         """An override follows the series: its RECURRENCE-ID always; its own times too when it was only
         changed, not moved (it started at its occurrence's start), so it stays with its siblings."""
-        recurrence_id = _value(vevent.get("RECURRENCE-ID"))
+        recurrence_id = readable_time(vevent.get("RECURRENCE-ID"))
         if recurrence_id is None:
             return
-        start, end = _value(vevent.get("DTSTART")), _value(vevent.get("DTEND"))
+        start, end = readable_time(vevent.get("DTSTART")), readable_time(vevent.get("DTEND"))
         _replace(vevent, "RECURRENCE-ID", self.moved(recurrence_id))
         if start is None or not _same_instant(start, recurrence_id):
             return
@@ -305,17 +306,3 @@ def _replace(vevent: icalendar.Component, name: str, value: EventTime) -> None:
     if not isinstance(value, datetime):
         prop.params["VALUE"] = "DATE"
     vevent.add(name, prop)
-
-
-def _value(prop: Any) -> EventTime | None:
-    prop = prop[0] if isinstance(prop, list) else prop
-    if isinstance(prop, vBroken):
-        return None
-    value = getattr(prop, "dt", None)
-    return value if isinstance(value, date) else None
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
