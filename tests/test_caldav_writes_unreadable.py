@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from connections.providers import caldav_writes
-from connections.providers.ical import read_calendar, readable_time
-from connections.providers.series_moves import SeriesMove
+from connections.providers.ical.properties import readable_time
+from connections.providers.ical.series_moves import SeriesMove
+from connections.providers.ical.tolerant import read_calendar
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

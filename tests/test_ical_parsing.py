@@ -1,4 +1,4 @@
-"""Turning one CalDAV resource (iCalendar text) into RemoteEvents: `connections.providers.ical`."""
+"""Turning one CalDAV resource (iCalendar text) into RemoteEvents: `connections.providers.ical.parsing`."""
 # ruff: noqa: DTZ001 - floating times are naive by design
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
-from connections.providers.ical import ICalendarError, iana_name, override_id, parse_resource, read_calendar
+from connections.providers.ical.parsing import override_id, parse_resource
+from connections.providers.ical.tolerant import ICalendarError, read_calendar
+from connections.providers.ical.zones import iana_name
 
 HREF = "/olive/work/event.ics"
 BERLIN = ZoneInfo("Europe/Berlin")

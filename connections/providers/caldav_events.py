@@ -45,7 +45,8 @@ from connections.providers.base import (
     SkippedItem,
 )
 from connections.providers.http import network_failure, raise_for_transient
-from connections.providers.ical import ICalendarError, parse_resource
+from connections.providers.ical.parsing import parse_resource
+from connections.providers.ical.tolerant import ICalendarError
 from connections.providers.netguard import UnresolvableHost, UnsafeURL
 from connections.providers.retry import with_retries
 

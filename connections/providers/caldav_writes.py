@@ -71,18 +71,13 @@ from connections.providers.base import (
 )
 from connections.providers.caldav_events import PERMANENT_REQUEST_ERRORS, resource_id
 from connections.providers.http import network_failure, raise_for_transient
-from connections.providers.ical import (
-    ICalendarError,
-    as_list,
-    calendar_address,
-    iana_name,
-    parse_resource,
-    read_calendar,
-    readable_time,
-)
+from connections.providers.ical.parsing import parse_resource
+from connections.providers.ical.properties import as_list, calendar_address, readable_time
+from connections.providers.ical.series_moves import SeriesMove
+from connections.providers.ical.tolerant import ICalendarError, read_calendar
+from connections.providers.ical.zones import iana_name
 from connections.providers.netguard import UnresolvableHost, UnsafeURL
 from connections.providers.retry import with_retries
-from connections.providers.series_moves import SeriesMove
 
 logger = logging.getLogger(__name__)
 
