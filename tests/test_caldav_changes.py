@@ -21,7 +21,6 @@ import pytest
 from lxml import etree
 
 from connections.models import CalendarConnection, Provider
-from connections.providers import caldav_events
 from connections.providers.base import (
     AuthRevoked,
     ChangePage,
@@ -33,6 +32,7 @@ from connections.providers.base import (
     RemoteCalendar,
 )
 from connections.providers.caldav import CalDAVAdapter
+from connections.providers.caldav import reading as caldav_events
 from events.models import CalendarEvent, SyncOutcome
 from events.sync import sync_connection
 from tests.factories import make_account, make_connection

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from connections.providers import caldav_writes
+from connections.providers.caldav import writing as caldav_writes
 from connections.providers.ical.properties import readable_time
 from connections.providers.ical.series_moves import SeriesMove
 from connections.providers.ical.tolerant import read_calendar

@@ -78,7 +78,7 @@ def test_a_wrong_password_is_refused_and_nothing_is_stored(owner_client, owner, 
 
 
 def test_icloud_wrong_password_message_names_app_specific_passwords():
-    from connections.providers.caldav import _wrong_password_message
+    from connections.providers.caldav.adapter import _wrong_password_message
 
     assert "app-specific password" in _wrong_password_message("https://caldav.icloud.com/")
     assert "app-specific" not in _wrong_password_message("https://dav.example.org/")

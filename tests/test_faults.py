@@ -37,7 +37,7 @@ from django.conf import settings
 from django.core import mail
 from django.utils.timezone import now
 
-import connections.providers.caldav_events as caldav_events
+import connections.providers.caldav.reading as caldav_events
 import connections.providers.google_events as google_events
 import connections.providers.microsoft_events as microsoft_events
 from accounts.models import User

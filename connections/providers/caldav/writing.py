@@ -69,7 +69,7 @@ from connections.providers.base import (
     WriteRefused,
     WriteResult,
 )
-from connections.providers.caldav_events import PERMANENT_REQUEST_ERRORS, resource_id
+from connections.providers.caldav.reading import PERMANENT_REQUEST_ERRORS, resource_id
 from connections.providers.http import network_failure, raise_for_transient
 from connections.providers.ical.parsing import parse_resource
 from connections.providers.ical.properties import as_list, calendar_address, readable_time

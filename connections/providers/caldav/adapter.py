@@ -18,7 +18,6 @@ from caldav.lib import error as caldav_error
 from django.views.decorators.debug import sensitive_variables
 from lxml import etree
 
-from connections.providers import caldav_events
 from connections.providers.base import (
     AccountIdentity,
     AuthorizationFailed,
@@ -35,7 +34,8 @@ from connections.providers.base import (
     RemoteEvent,
     WriteResult,
 )
-from connections.providers.caldav_writes import CalDAVWriter
+from connections.providers.caldav import reading as caldav_events
+from connections.providers.caldav.writing import CalDAVWriter
 from connections.providers.http import network_failure, timeout_seconds
 from connections.providers.netguard import UnresolvableHost, UnsafeURL, ca_bundle, guarded_session, url_check
 from connections.providers.values import hex_color_or_blank
