@@ -112,7 +112,7 @@ def test_it_reads_a_timed_event_in_an_iana_zone():
     assert event.problems == ()
 
 
-# ical.py silences this warning for the process; pytest resets warning filters for each test.
+# ical/tolerant.py silences this warning for the process; pytest resets warning filters for each test.
 @pytest.mark.filterwarnings("ignore::icalendar.error.GloballyUniqueTZIDGuessed")
 @pytest.mark.parametrize(
     "tzid", ["/mozilla.org/20050126_1/Europe/Berlin", "W. Europe Standard Time", "europe/berlin", '"Europe/Berlin"']

@@ -176,6 +176,7 @@ def apply_response(calendar: icalendar.Calendar, occurrence: EventTime | None, p
 
 
 def revision_time() -> datetime:
+    """Now, to the second, for DTSTAMP, CREATED and LAST-MODIFIED."""
     return datetime.now(UTC).replace(microsecond=0)
 
 
