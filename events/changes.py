@@ -23,8 +23,8 @@ from audit.models import AuditAction
 from audit.services import record
 from connections.models import AccountStatus, CalendarConnection
 from connections.providers.base import RESPONSES, EventDraft, EventTime
+from connections.providers.ical.series_moves import InexactMove, SeriesMove
 from connections.providers.registry import adapter_for
-from connections.providers.series_moves import InexactMove, SeriesMove
 from events.drafts import (
     draft_from_payload,
     draft_of_row,

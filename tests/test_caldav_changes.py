@@ -21,7 +21,6 @@ import pytest
 from lxml import etree
 
 from connections.models import CalendarConnection, Provider
-from connections.providers import caldav_events
 from connections.providers.base import (
     AuthRevoked,
     ChangePage,
@@ -33,6 +32,8 @@ from connections.providers.base import (
     RemoteCalendar,
 )
 from connections.providers.caldav import CalDAVAdapter
+from connections.providers.caldav import reading as caldav_reading
+from connections.providers.caldav.client import resource_id
 from events.models import CalendarEvent, SyncOutcome
 from events.sync import sync_connection
 from tests.factories import make_account, make_connection
@@ -152,7 +153,7 @@ class Account:
             assert client.delete(self.calendar_url + name).status in (200, 204)
 
     def href(self, name: str) -> str:
-        return caldav_events.resource_id(urlsplit(self.calendar_url + name).path)
+        return resource_id(urlsplit(self.calendar_url + name).path)
 
     @property
     def calendar(self) -> RemoteCalendar:
@@ -306,7 +307,7 @@ def ids(pages: list[ChangePage]) -> set[str]:
 
 
 def test_it_lists_every_event_in_multiget_batches_on_a_full_sync(account, proxy, monkeypatch):
-    monkeypatch.setattr(caldav_events, "MULTIGET_BATCH", 2)
+    monkeypatch.setattr(caldav_reading, "MULTIGET_BATCH", 2)
     hrefs = {account.put(f"event-{n}.ics", EVENT.format(uid=f"uid-{n}", title=f"Event {n}")) for n in range(5)}
 
     pages = account.changes()
@@ -541,7 +542,7 @@ def test_a_refused_password_is_auth_revoked_not_an_expired_cursor(account):
 
 @pytest.fixture
 def no_sync_collection(monkeypatch):
-    monkeypatch.setattr(caldav_events, "advertises_sync_collection", lambda supported_reports: False)
+    monkeypatch.setattr(caldav_reading, "advertises_sync_collection", lambda supported_reports: False)
 
 
 def test_it_falls_back_to_ctag_and_etags_without_sync_collection(account, proxy, no_sync_collection):

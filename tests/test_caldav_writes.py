@@ -38,7 +38,7 @@ from connections.providers.base import (
     WriteResult,
 )
 from connections.providers.caldav import CalDAVAdapter
-from connections.providers.caldav_events import resource_id
+from connections.providers.caldav.client import resource_id
 from tests.fakes import tls
 from tests.fakes.server import serve
 

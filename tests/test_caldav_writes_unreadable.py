@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from connections.providers import caldav_writes
-from connections.providers.ical import read_calendar, readable_time
-from connections.providers.series_moves import SeriesMove
+from connections.providers.ical import editing
+from connections.providers.ical.properties import readable_time
+from connections.providers.ical.series_moves import SeriesMove
+from connections.providers.ical.tolerant import read_calendar
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -31,15 +32,15 @@ END:VCALENDAR\r
 
 
 def master():
-    return caldav_writes._master(read_calendar(SERIES_WITH_A_BROKEN_EXDATE))
+    return editing.master_of(read_calendar(SERIES_WITH_A_BROKEN_EXDATE))
 
 
 def test_cancelling_an_occurrence_reads_past_an_exdate_it_cannot_read():
     vevent = master()
-    assert caldav_writes._excluded(vevent, datetime(2026, 3, 26, 9, tzinfo=BERLIN))
-    assert not caldav_writes._excluded(vevent, datetime(2026, 3, 27, 9, tzinfo=BERLIN))
-    assert caldav_writes._exclude(vevent, datetime(2026, 3, 27, 9, tzinfo=BERLIN))
-    assert caldav_writes._excluded(vevent, datetime(2026, 3, 27, 9, tzinfo=BERLIN))
+    assert editing.is_excluded(vevent, datetime(2026, 3, 26, 9, tzinfo=BERLIN))
+    assert not editing.is_excluded(vevent, datetime(2026, 3, 27, 9, tzinfo=BERLIN))
+    assert editing.exclude(vevent, datetime(2026, 3, 27, 9, tzinfo=BERLIN))
+    assert editing.is_excluded(vevent, datetime(2026, 3, 27, 9, tzinfo=BERLIN))
 
 
 def test_a_broken_start_or_end_reads_as_missing_rather_than_raising():

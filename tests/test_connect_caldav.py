@@ -78,10 +78,10 @@ def test_a_wrong_password_is_refused_and_nothing_is_stored(owner_client, owner, 
 
 
 def test_icloud_wrong_password_message_names_app_specific_passwords():
-    from connections.providers.caldav import _wrong_password_message
+    from connections.providers.caldav.client import wrong_password_message
 
-    assert "app-specific password" in _wrong_password_message("https://caldav.icloud.com/")
-    assert "app-specific" not in _wrong_password_message("https://dav.example.org/")
+    assert "app-specific password" in wrong_password_message("https://caldav.icloud.com/")
+    assert "app-specific" not in wrong_password_message("https://dav.example.org/")
 
 
 def test_private_servers_are_refused_unless_allowed(owner_client, owner, caldav_account, settings):

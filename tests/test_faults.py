@@ -37,7 +37,7 @@ from django.conf import settings
 from django.core import mail
 from django.utils.timezone import now
 
-import connections.providers.caldav_events as caldav_events
+import connections.providers.caldav.reading as caldav_reading
 import connections.providers.google_events as google_events
 import connections.providers.microsoft_events as microsoft_events
 from accounts.models import User
@@ -610,8 +610,8 @@ class CalDAVSide(Side):
     ) -> None:
         self.owner, self.direct, self.radicale, self.fake = owner, account, radicale, proxy
         # Radicale needs no pages; calsync fetches a hundred resources a page: PAGE_SIZE here, as for the others.
-        self.page_batch, self.batch = page_batch, caldav_events.MULTIGET_BATCH
-        page_batch.setattr(caldav_events, "MULTIGET_BATCH", PAGE_SIZE)
+        self.page_batch, self.batch = page_batch, caldav_reading.MULTIGET_BATCH
+        page_batch.setattr(caldav_reading, "MULTIGET_BATCH", PAGE_SIZE)
         proxy.stall_seconds = STALL_SECONDS
         self.calendar_url = account.calendars["Work"]
         self.collection = urlsplit(self.calendar_url).path
@@ -752,10 +752,10 @@ class CalDAVSide(Side):
         self.fake.empty = False
 
     def page_size(self) -> int:
-        return caldav_events.MULTIGET_BATCH
+        return caldav_reading.MULTIGET_BATCH
 
     def use_full_pages(self) -> None:
-        self.page_batch.setattr(caldav_events, "MULTIGET_BATCH", self.batch)
+        self.page_batch.setattr(caldav_reading, "MULTIGET_BATCH", self.batch)
 
 
 SIDES = ["google", "microsoft", "caldav"]

@@ -1,4 +1,4 @@
-"""Turning one CalDAV resource (iCalendar text) into RemoteEvents: `connections.providers.ical`."""
+"""Turning one CalDAV resource (iCalendar text) into RemoteEvents: `connections.providers.ical.parsing`."""
 # ruff: noqa: DTZ001 - floating times are naive by design
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
-from connections.providers.ical import ICalendarError, iana_name, override_id, parse_resource, read_calendar
+from connections.providers.ical.parsing import override_id, parse_resource
+from connections.providers.ical.tolerant import ICalendarError, read_calendar
+from connections.providers.ical.zones import iana_name
 
 HREF = "/olive/work/event.ics"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -110,7 +112,7 @@ def test_it_reads_a_timed_event_in_an_iana_zone():
     assert event.problems == ()
 
 
-# ical.py silences this warning for the process; pytest resets warning filters for each test.
+# ical/tolerant.py silences this warning for the process; pytest resets warning filters for each test.
 @pytest.mark.filterwarnings("ignore::icalendar.error.GloballyUniqueTZIDGuessed")
 @pytest.mark.parametrize(
     "tzid", ["/mozilla.org/20050126_1/Europe/Berlin", "W. Europe Standard Time", "europe/berlin", '"Europe/Berlin"']

@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 
 from connections.providers.base import RemoteEvent
-from connections.providers.ical import parse_resource
+from connections.providers.ical.parsing import parse_resource
 from events.models import CalendarEvent
 from events.recurrence import RecurrenceError, Series, expand, series_end
 from events.selectors import occurrences_in_window

@@ -20,7 +20,7 @@ import pytest
 import recurring_ical_events
 
 from connections.models import CalendarConnection
-from connections.providers.series_moves import InexactMove, SeriesMove
+from connections.providers.ical.series_moves import InexactMove, SeriesMove
 from events.changes import EditRefused, change_discard, event_update
 from events.drafts import draft_of_row
 from events.models import CalendarEvent, ChangeScope, ChangeStatus, EventChange

@@ -1,5 +1,5 @@
 """Specs as CalDAV calendar object resources (one VCALENDAR per series: the master and its overrides),
-mapped through connections.providers.ical.parse_resource.
+mapped through connections.providers.ical.parsing.parse_resource.
 
 TZIDs are IANA names without VTIMEZONE components (time zones by reference, RFC 7809), as servers that
 know the IANA database serve them.
@@ -16,7 +16,7 @@ import icalendar
 
 from calsync.dataset.specs import EventSpec, Wall
 from connections.providers.base import RemoteEvent
-from connections.providers.ical import override_id, parse_resource
+from connections.providers.ical.parsing import override_id, parse_resource
 
 PARTSTAT = {"accepted": "ACCEPTED", "declined": "DECLINED", "tentative": "TENTATIVE", "needsAction": "NEEDS-ACTION"}
 

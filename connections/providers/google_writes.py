@@ -55,7 +55,7 @@ from connections.providers.base import (
 )
 from connections.providers.google import RATE_LIMIT_REASONS, api_error, call_api, error_reasons
 from connections.providers.google_events import UnusableItem, remote_event
-from connections.providers.series_moves import SeriesMove
+from connections.providers.ical.series_moves import SeriesMove
 
 # 403 reasons that say the calendar (or this event) will not take the write, as opposed to a rate limit.
 READ_ONLY_REASONS = {"requiredAccessLevel", "forbidden"}

@@ -32,7 +32,7 @@ from icalendar.parser import Contentline
 from icalendar.prop import vBroken, vDDDLists, vDDDTypes
 
 from connections.providers.base import EventTime, WriteRefused
-from connections.providers.ical import as_list, readable_time
+from connections.providers.ical.properties import as_list, readable_time
 
 OCCURRENCE_LISTS = ("EXDATE", "RDATE")
 RULES = ("RRULE", "EXRULE")

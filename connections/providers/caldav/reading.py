@@ -1,4 +1,5 @@
-"""Inbound event changes of one CalDAV calendar collection (`CalDAVAdapter.changes`).
+"""Reading a CalDAV account: its calendars (`calendars`), and the inbound event changes of one calendar
+collection (`changes_since`).
 
 Two ways to learn what changed, chosen per server and written into the cursor so a server that gains or
 loses a capability is noticed:
@@ -22,37 +23,63 @@ mapping and counts requests for the pages.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import caldav
+import icalendar
 import requests
 from caldav.elements import cdav, dav
 from caldav.elements.base import BaseElement
-from caldav.lib import error as caldav_error
 from lxml import etree
 
 from connections.providers.base import (
     AuthRevoked,
     ChangePage,
+    Credentials,
     CursorExpired,
     KnownEvents,
     ProviderError,
     RemoteCalendar,
     SkippedItem,
 )
-from connections.providers.http import network_failure, raise_for_transient
-from connections.providers.ical import ICalendarError, parse_resource
-from connections.providers.netguard import UnresolvableHost, UnsafeURL
+from connections.providers.caldav.client import (
+    CREDENTIALS_REFUSED,
+    Requests,
+    listing_errors,
+    new_client,
+    resource_id,
+)
+from connections.providers.http import raise_for_transient
+from connections.providers.ical.parsing import parse_resource
+from connections.providers.ical.tolerant import ICalendarError
+from connections.providers.netguard import url_check
 from connections.providers.retry import with_retries
+from connections.providers.values import hex_color_or_blank
 
 logger = logging.getLogger(__name__)
 
 DAV = "DAV:"
 CALENDARSERVER = "http://calendarserver.org/ns/"
+CALDAV = "urn:ietf:params:xml:ns:caldav"
+
+
+APPLE = "http://apple.com/ns/ical/"
+
+
+# One PROPFIND (Depth: 1) on the calendar home answers everything the calendar chooser shows.
+CALENDAR_PROPS = f"""<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="{DAV}" xmlns:c="{CALDAV}" xmlns:a="{APPLE}">
+  <d:prop>
+    <d:resourcetype/><d:displayname/><d:current-user-privilege-set/>
+    <a:calendar-color/><c:calendar-timezone/><c:supported-calendar-component-set/>
+  </d:prop>
+</d:propfind>"""
+
+
+WRITE_PRIVILEGES = {f"{{{DAV}}}write", f"{{{DAV}}}write-content", f"{{{DAV}}}all"}
 # hrefs per calendar-multiget REPORT, and so events per page at most.
 MULTIGET_BATCH = 100
 # A provider id is an href (plus "#RECURRENCE-ID" for overrides); the column holds 1024 characters.
@@ -65,16 +92,6 @@ CTAG_PREFIX = "ctag:"
 # Statuses with which servers refuse a sync-collection they do not (or no longer) offer: 403 with
 # DAV:supported-report (Posteo, mailbox.org), 400, 405, 415 (fruux), 418 (old Nextcloud), 501.
 REFUSED_REPORT = {400, 403, 405, 409, 412, 415, 418, 422, 501}
-# Failures of a request that the same request would meet again: a refused certificate, a redirect loop.
-PERMANENT_REQUEST_ERRORS = (
-    requests.exceptions.SSLError,
-    requests.exceptions.TooManyRedirects,
-    requests.exceptions.InvalidURL,
-    requests.exceptions.InvalidSchema,
-    requests.exceptions.MissingSchema,
-)
-# Path characters left unescaped in a canonical href (RFC 3986 pchar and "/").
-HREF_SAFE = "/!$&'()*+,;=:@-._~"
 
 
 class GetCTag(BaseElement):  # CalendarServer's collection tag; caldav 1.6 has no element for it
@@ -112,7 +129,22 @@ class _SyncRefused(Exception):
         self.status = status
 
 
-def changes(
+def calendars(credentials: Credentials) -> list[RemoteCalendar]:
+    """The account's calendars: one PROPFIND (Depth: 1) on its calendar home."""
+    with listing_errors("CalDAV calendar listing"):
+        client = new_client(url_check(credentials.server_url), credentials.username, credentials.password or "")
+        home = client.principal().calendar_home_set
+        response = client.propfind(str(home.url), CALENDAR_PROPS, depth=1)
+        objects = response.find_objects_and_props()
+    found = []
+    for href, props in objects.items():
+        calendar = _remote_calendar(urljoin(str(home.url), href), props)
+        if calendar is not None:
+            found.append(calendar)
+    return found
+
+
+def changes_since(
     client: caldav.DAVClient,
     calendar: RemoteCalendar,
     cursor: str,
@@ -148,19 +180,6 @@ def advertises_sync_collection(supported_reports: etree._Element | None) -> bool
     if supported_reports is None:
         return None
     return supported_reports.find(f".//{{{DAV}}}report/{{{DAV}}}sync-collection") is not None
-
-
-def resource_id(href: str) -> str:
-    """The provider id of a resource: its path, with percent-escapes in one canonical form.
-
-    Servers may escape the same path differently in different responses ("@" or "%40"); ids must not
-    depend on that. Escaped slashes and percent signs stay escaped, as they are not path structure.
-    """
-    path = urlsplit(href).path if "://" in href else href
-    parts = re.split(r"(%2[Ff]|%25)", path)
-    return "".join(
-        part.upper() if index % 2 else quote(unquote(part), safe=HREF_SAFE) for index, part in enumerate(parts)
-    )
 
 
 # -- pages ---------------------------------------------------------------------------------------------
@@ -262,22 +281,14 @@ class _Reader:
 
 
 class _Connection:
-    """The caldav client for one calendar, with our error mapping and a count of HTTP requests."""
+    """The requests of the sync for one calendar, each retried when transient, with their status codes read."""
 
     def __init__(self, client: caldav.DAVClient, calendar_url: str) -> None:
-        self.client = client
+        self.requests = Requests(client)
         self.url = calendar_url
-        self.requests = 0
-        self.last_response: requests.Response | None = None
-        client.session.hooks["response"].append(self._record)
-
-    def _record(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self.requests += 1
-        self.last_response = response
 
     def take_requests(self) -> int:
-        count, self.requests = self.requests, 0
-        return count
+        return self.requests.take_count()
 
     def collection_state(self) -> CollectionState:
         body = _xml(dav.Propfind(), _xml(dav.Prop(), dav.SupportedReportSet(), GetCTag(), dav.SyncToken()))
@@ -366,38 +377,25 @@ class _Connection:
         headers = {"Depth": str(depth), "Content-Type": 'application/xml; charset="utf-8"'}
 
         def attempt() -> Any:
-            self.last_response = None
-            try:
-                response = self.client.request(self.url, method, body, headers)
-            except caldav_error.AuthorizationError:
-                return self._refused(what, sync_token)
-            except UnresolvableHost as exc:
-                raise ProviderError(str(exc)) from None
-            except UnsafeURL as exc:
-                raise ProviderError(str(exc), permanent=True) from None
-            except PERMANENT_REQUEST_ERRORS as exc:  # trying again cannot help
-                raise ProviderError(f"{what}: {network_failure(exc)}", permanent=True) from None
-            except requests.RequestException as exc:  # timeouts, resets, refused connections
-                raise ProviderError(f"{what}: {network_failure(exc)}") from None
-            except etree.XMLSyntaxError:
-                self._raise_for_status(what, sync_token)
-                raise ProviderError(f"{what}: the server's answer is not XML", permanent=True) from None
-            self._raise_for_status(what, sync_token)
-            return response.tree
+            exchange = self.requests.send(self.url, method, body, headers, what=what)
+            if exchange.refused:
+                return self._refused(exchange.response, what, sync_token)
+            self._raise_for_status(exchange.response, what, sync_token)
+            if exchange.unreadable_xml:
+                raise ProviderError(f"{what}: the server's answer is not XML", permanent=True)
+            return exchange.tree
 
         return with_retries(attempt, what=what)
 
-    def _refused(self, what: str, sync_token: str | None) -> Any:
+    def _refused(self, response: requests.Response | None, what: str, sync_token: str | None) -> Any:
         """caldav raises AuthorizationError for 401 and 403 alike; the response tells them apart."""
-        response = self.last_response
         if response is not None and response.status_code == 403:
             if sync_token is not None:
                 raise _SyncRefused(403)
             raise ProviderError(f"{what}: the server refused access to the calendar (403)", permanent=True)
-        raise AuthRevoked("the CalDAV server refused the stored password")
+        raise AuthRevoked(CREDENTIALS_REFUSED)
 
-    def _raise_for_status(self, what: str, sync_token: str | None) -> None:
-        response = self.last_response
+    def _raise_for_status(self, response: requests.Response | None, what: str, sync_token: str | None) -> None:
         if response is None:
             return
         raise_for_transient(response, what)
@@ -457,3 +455,43 @@ def _etag(response: etree._Element) -> str:
 
 def _element_text(element: etree._Element | None) -> str:
     return (element.text or "").strip() if element is not None else ""
+
+
+# -- the calendar listing -------------------------------------------------------------------------------
+
+
+def _remote_calendar(url: str, props: dict[str, etree._Element]) -> RemoteCalendar | None:
+    resource_type = props.get(f"{{{DAV}}}resourcetype")
+    if resource_type is None or resource_type.find(f"{{{CALDAV}}}calendar") is None:
+        return None  # the home itself, an inbox/outbox, or another collection
+    components = props.get(f"{{{CALDAV}}}supported-calendar-component-set")
+    if components is not None and len(components) and not any(c.get("name") == "VEVENT" for c in components):
+        return None  # a task list (iCloud Reminders), not a calendar
+    privileges = props.get(f"{{{DAV}}}current-user-privilege-set")
+    granted = {child.tag for privilege in (privileges if privileges is not None else []) for child in privilege}
+    name_element = props.get(f"{{{DAV}}}displayname")
+    color_element = props.get(f"{{{APPLE}}}calendar-color")
+    timezone_element = props.get(f"{{{CALDAV}}}calendar-timezone")
+    return RemoteCalendar(
+        remote_id=url,
+        name=((name_element.text if name_element is not None else "") or _last_segment(url))[:255],
+        color=hex_color_or_blank(color_element.text if color_element is not None else ""),
+        timezone=_tzid(timezone_element.text if timezone_element is not None else ""),
+        # No privilege set at all: the server does not say, so assume the person may write.
+        read_only=privileges is not None and not (granted & WRITE_PRIVILEGES),
+    )
+
+
+def _tzid(vcalendar: str | None) -> str:
+    if not vcalendar:
+        return ""
+    try:
+        for component in icalendar.Calendar.from_ical(vcalendar).walk("VTIMEZONE"):
+            return str(component.get("TZID", ""))[:64]
+    except ValueError:
+        return ""
+    return ""
+
+
+def _last_segment(url: str) -> str:
+    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1] or "Calendar"
