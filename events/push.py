@@ -47,8 +47,8 @@ from connections.providers.base import (
 )
 from connections.providers.registry import adapter_for
 from connections.providers.retry import backoff_seconds, before_each_request
-from events.changes import settled_status
 from events.drafts import draft_from_payload, fields_snapshot, ref_of, row_fields, row_snapshot
+from events.edits import settled_status
 from events.mapping import Unstorable, event_row
 from events.models import CalendarEvent, ChangeOperation, ChangeScope, ChangeStatus, EventChange, EventSyncStatus
 from events.sync import connection_claim, connection_release, connection_renew, provider_copy_store

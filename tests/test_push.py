@@ -22,7 +22,8 @@ from connections.models import CalendarConnection, Provider
 from connections.providers.base import EventDraft
 from connections.providers.microsoft import SCOPES as MICROSOFT_SCOPES
 from connections.providers.registry import adapter_for
-from events.changes import (
+from events.drafts import draft_of_row
+from events.edits import (
     EditRefused,
     change_reapply,
     change_retry,
@@ -31,7 +32,6 @@ from events.changes import (
     event_respond,
     event_update,
 )
-from events.drafts import draft_of_row
 from events.models import CalendarEvent, ChangeScope, ChangeStatus, EventChange, EventSyncStatus
 from events.push import PushSession, changes_due, connection_push
 from events.selectors import occurrences_in_window

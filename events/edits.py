@@ -1,9 +1,10 @@
-"""Changes a person makes to events in calsync (two-way sync): saved at once, pushed by a worker.
+"""Edits a person makes to events in calsync (the outbound half of two-way sync): saved at once, pushed
+by a worker.
 
-Each service shows the change on the event row straight away (marked pending), records what to send in the
+Each service shows the edit on the event row straight away (marked pending), records what to send in the
 outbox (`EventChange`) and an audit row in the same transaction, and queues the push once it commits. A
 second edit of an event whose first edit has not been pushed yet folds into it: the provider gets the latest
-version, once. `events.push` sends the outbox.
+version, once. `events.push` sends the outbox. ("Changes" elsewhere are the provider's pages read inbound.)
 """
 
 from __future__ import annotations
@@ -101,20 +102,20 @@ def event_update(
             if occurrence is None:
                 raise EditRefused("Which occurrence? Open it from the week view and try again.")
             target = _exception_row(event, occurrence)
-            _change_occurrence(target, event, draft, notify=notify, actor=actor)
+            _edit_occurrence(target, event, draft, notify=notify, actor=actor)
             event = target
         elif event.master_provider_event_id and scope == ChangeScope.OCCURRENCE:
-            _change_occurrence(event, _master_of(event), draft, notify=notify, actor=actor)
+            _edit_occurrence(event, _master_of(event), draft, notify=notify, actor=actor)
         elif event.master_provider_event_id and event.original_start is not None:
             # An exception, and the person chose the whole series: the series moves as the exception did.
             master = _locked(_master_of(event))
-            _change_event(master, _series_draft(master, draft, event.start), notify=notify, actor=actor)
+            _edit_event(master, _series_draft(master, draft, event.start), notify=notify, actor=actor)
             event = master
         else:
             if event.recurrence and occurrence is not None:
                 # The person moved one occurrence and chose the whole series: move the series as much.
                 draft = _series_draft(event, draft, occurrence)
-            _change_event(event, draft, notify=notify, actor=actor)
+            _edit_event(event, draft, notify=notify, actor=actor)
         _audit(AuditAction.EVENT_UPDATED, event, actor, request, {"operation": "update", "scope": scope})
     return event
 
@@ -321,10 +322,10 @@ def _check_editable(event: CalendarEvent, *, deleting: bool = False) -> None:
         )
 
 
-# --- the local side of each kind of change --------------------------------------------------------------
+# --- the local side of each kind of edit ----------------------------------------------------------------
 
 
-def _change_event(event: CalendarEvent, draft: EventDraft, *, notify: bool, actor: Any) -> EventChange:
+def _edit_event(event: CalendarEvent, draft: EventDraft, *, notify: bool, actor: Any) -> EventChange:
     draft, moved_exceptions = _series_moved(event, draft)
     pending_create = _open_change(event, ChangeOperation.CREATE)
     if pending_create is not None:
@@ -447,7 +448,7 @@ def _seen_etag(change: EventChange, event: CalendarEvent) -> str:
     return event.etag if change.status == ChangeStatus.CONFLICT else change.base_etag
 
 
-def _change_occurrence(
+def _edit_occurrence(
     target: CalendarEvent, master: CalendarEvent, draft: EventDraft, *, notify: bool, actor: Any
 ) -> None:
     if master.provider_event_id is None:
@@ -588,14 +589,14 @@ def _split(
     if at <= master.start:
         if draft is None:
             return None
-        _change_event(master, _series_draft(master, draft, at), notify=notify, actor=actor)
+        _edit_event(master, _series_draft(master, draft, at), notify=notify, actor=actor)
         return master
     series = Series(master.start, master.end - master.start, split_lines(master.recurrence), zone_of(master))
     try:
         before, after = split_series(series, at, all_day=master.all_day)
     except RecurrenceError as exc:
         raise EditRefused("This series' repeat rule cannot be cut here; change all occurrences instead.") from exc
-    cut = _change_event(master, replace(draft_of_row(master), recurrence=before), notify=notify, actor=actor)
+    cut = _edit_event(master, replace(draft_of_row(master), recurrence=before), notify=notify, actor=actor)
     # The occurrences from `at` on now belong to the new series (or to nobody): their exceptions go from
     # the week, and come back if the cut is discarded.
     tail = CalendarEvent.objects.filter(recurring_event=master, original_start__gte=at, deleted_at__isnull=True)
