@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -22,6 +21,7 @@ from django.utils.timezone import now
 
 from audit.models import AuditAction
 from audit.services import record
+from calsync.lib.queue import PUSH_CONNECTION, enqueue_on_commit
 from connections.models import AccountStatus, CalendarConnection
 from connections.providers.base import RESPONSES, EventDraft, EventTime
 from connections.providers.registry import adapter_for
@@ -752,10 +752,8 @@ def _master_of(event: CalendarEvent) -> CalendarEvent:
 
 
 def _queue_push(connection: CalendarConnection | int) -> None:
-    from events.tasks import push_connection_task  # the tasks module imports the push, which imports this
-
     connection_id = connection if isinstance(connection, int) else connection.pk
-    transaction.on_commit(partial(push_connection_task.delay, connection_id))
+    enqueue_on_commit(PUSH_CONNECTION, connection_id)
 
 
 def _user_or_none(actor: Any) -> Any:

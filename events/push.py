@@ -21,7 +21,6 @@ from collections.abc import Set
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -30,6 +29,7 @@ from django.utils.timezone import now
 
 from audit.models import AuditAction
 from audit.services import record
+from calsync.lib.queue import PUSH_CONNECTION, enqueue, enqueue_on_commit
 from connections.credentials import account_needs_reconnect, account_refresh, credentials_fresh
 from connections.models import CalendarConnection
 from connections.providers.base import (
@@ -115,11 +115,9 @@ def changes_due(*, moment: datetime | None = None) -> list[int]:
 
 def pushes_enqueue_due() -> int:
     """Queue one push per connection with overdue changes (the periodic sweep); returns how many."""
-    from events.tasks import push_connection_task  # the tasks module imports this one
-
     connection_ids = changes_due()
     for connection_id in connection_ids:
-        push_connection_task.delay(connection_id)
+        enqueue(PUSH_CONNECTION, connection_id)
     return len(connection_ids)
 
 
@@ -345,15 +343,13 @@ def _drop_unnamed_exceptions(connection: CalendarConnection, written: WriteResul
 
 def _queue_dependents(change: EventChange) -> None:
     """Changes that waited for this one may go once it is gone; those of other calendars need a push."""
-    from events.tasks import push_connection_task  # the tasks module imports this one
-
     others = set(
         EventChange.objects.filter(depends_on=change)
         .exclude(connection_id=change.connection_id)
         .values_list("connection_id", flat=True)
     )
     for connection_id in others:
-        transaction.on_commit(partial(push_connection_task.delay, connection_id))
+        enqueue_on_commit(PUSH_CONNECTION, connection_id)
 
 
 def _adopt_id(event: CalendarEvent, provider_event_id: str, change: EventChange) -> None:
@@ -516,9 +512,7 @@ def _retry_later(change: EventChange, error: ProviderError) -> bool:
     EventChange.objects.filter(pk=change.pk).update(
         attempts=attempts, last_error=str(error)[:2000], next_attempt_at=now() + timedelta(seconds=wait)
     )
-    from events.tasks import push_connection_task
-
-    push_connection_task.apply_async((change.connection_id,), countdown=wait)
+    enqueue(PUSH_CONNECTION, change.connection_id, countdown=wait)
     return True
 
 
