@@ -21,7 +21,6 @@ from django.utils.timezone import now
 
 from audit.models import AuditAction
 from audit.services import record
-from calsync.lib.queue import PUSH_CONNECTION, enqueue_on_commit
 from connections.models import AccountStatus, CalendarConnection
 from connections.providers.base import RESPONSES, EventDraft, EventTime
 from connections.providers.registry import adapter_for
@@ -44,6 +43,15 @@ from events.models import (
     EventChange,
     EventStatus,
     EventSyncStatus,
+)
+from events.outbox import (
+    change_add,
+    change_reopen,
+    event_settle,
+    open_change,
+    open_changes,
+    settled_status,
+    user_or_none,
 )
 from events.recurrence import RecurrenceError, Series, split_lines, split_series, zone_or_none
 
@@ -71,7 +79,7 @@ def event_create(
         event = CalendarEvent.objects.create(
             connection=connection, sync_status=EventSyncStatus.PENDING, **row_fields(draft)
         )
-        _add_change(event, ChangeOperation.CREATE, payload=draft_payload(draft), notify=notify, actor=actor)
+        change_add(event, ChangeOperation.CREATE, payload=draft_payload(draft), notify=notify, actor=actor)
         _audit(AuditAction.EVENT_CREATED, event, actor, request, {"operation": "create"})
     return event
 
@@ -162,12 +170,12 @@ def event_respond(*, event: CalendarEvent, response: str, actor: Any, request: H
         own = own_attendee(event)
         if own is None:
             raise EditRefused("You are not on this event's guest list, so there is nothing to answer.")
-        open_change = _open_change(event, ChangeOperation.RESPOND)
-        if open_change is not None:
-            open_change.payload = {**open_change.payload, "response": response}
-            _reopen(open_change)
+        answer = open_change(event, ChangeOperation.RESPOND)
+        if answer is not None:
+            answer.payload = {**answer.payload, "response": response}
+            change_reopen(answer)
         else:
-            _add_change(event, ChangeOperation.RESPOND, payload={"response": response}, actor=actor)
+            change_add(event, ChangeOperation.RESPOND, payload={"response": response}, actor=actor)
         own["response"] = response
         event.sync_status = settled_status(event)
         event.save(update_fields=["metadata", "sync_status", "updated_at"])
@@ -180,8 +188,8 @@ def change_retry(*, change: EventChange, actor: Any, request: HttpRequest | None
         change = EventChange.objects.select_for_update().get(pk=change.pk)
         if change.status != ChangeStatus.FAILED:
             return
-        _reopen(change)
-        _settle(change.event)
+        change_reopen(change)
+        event_settle(change.event)
         _audit_change(AuditAction.EVENT_UPDATED, change, actor, request, {"operation": "retry"})
 
 
@@ -217,7 +225,7 @@ def change_reapply(*, change: EventChange, actor: Any, request: HttpRequest | No
         event.deleted_at = None
         event.sync_status = EventSyncStatus.PENDING
         event.save()
-        _reopen(change)
+        change_reopen(change)
         _audit_change(AuditAction.EVENT_UPDATED, change, actor, request, {"operation": "reapply"})
 
 
@@ -238,7 +246,7 @@ def _discard(change: EventChange) -> None:
     change.delete()
     if event is not None:
         event = _locked(event)
-        if event.provider_event_id is None and not _open_changes(event).exists():
+        if event.provider_event_id is None and not open_changes(event).exists():
             # Never reached the provider: there is nothing to go back to.
             event.delete()
         else:
@@ -311,7 +319,7 @@ def _check_editable(event: CalendarEvent, *, deleting: bool = False) -> None:
     _check_writable(event.connection)
     if event.deleted_at is not None:
         raise EditRefused("This event has been deleted.")
-    if not deleting and _open_changes(event).filter(operation=ChangeOperation.DELETE).exists():
+    if not deleting and open_changes(event).filter(operation=ChangeOperation.DELETE).exists():
         raise EditRefused("This event is being deleted. If the deletion fails, you can discard it and edit again.")
     master = event.recurring_event if event.master_provider_event_id else None
     if organized_elsewhere(event) or (master is not None and organized_elsewhere(master)):
@@ -327,23 +335,21 @@ def _check_editable(event: CalendarEvent, *, deleting: bool = False) -> None:
 
 def _edit_event(event: CalendarEvent, draft: EventDraft, *, notify: bool, actor: Any) -> EventChange:
     draft, moved_exceptions = _series_moved(event, draft)
-    pending_create = _open_change(event, ChangeOperation.CREATE)
+    pending_create = open_change(event, ChangeOperation.CREATE)
     if pending_create is not None:
         pending_create.payload = {**pending_create.payload, **draft_payload(draft)}
-        _reopen(pending_create)
+        change_reopen(pending_create)
         change = pending_create
     else:
-        open_update = _open_change(event, ChangeOperation.UPDATE, scope=ChangeScope.EVENT)
+        open_update = open_change(event, ChangeOperation.UPDATE, scope=ChangeScope.EVENT)
         if open_update is not None:
             open_update.base_etag = _seen_etag(open_update, event)
             open_update.payload = {**open_update.payload, **draft_payload(draft)}
             open_update.notify = open_update.notify or notify
-            _reopen(open_update)
+            change_reopen(open_update)
             change = open_update
         else:
-            change = _add_change(
-                event, ChangeOperation.UPDATE, payload=draft_payload(draft), notify=notify, actor=actor
-            )
+            change = change_add(event, ChangeOperation.UPDATE, payload=draft_payload(draft), notify=notify, actor=actor)
     if moved_exceptions:
         # A discard puts them back with the series; an exception moved twice goes back to where it was first.
         change.payload = {**change.payload, MOVED_EXCEPTIONS: {**moved_exceptions, **_moved_exceptions(change)}}
@@ -454,14 +460,14 @@ def _edit_occurrence(
     if master.provider_event_id is None:
         raise EditRefused("This series has not reached the provider yet. Try again in a moment.")
     payload = {**draft_payload(draft), "series_all_day": master.all_day}
-    open_update = _open_change(target, ChangeOperation.UPDATE, scope=ChangeScope.OCCURRENCE)
+    open_update = open_change(target, ChangeOperation.UPDATE, scope=ChangeScope.OCCURRENCE)
     if open_update is not None:
         if open_update.status == ChangeStatus.CONFLICT:
             open_update.base_etag = target.etag if target.provider_event_id else master.etag
         open_update.payload = payload
-        _reopen(open_update)
+        change_reopen(open_update)
     else:
-        _add_change(
+        change_add(
             target,
             ChangeOperation.UPDATE,
             scope=ChangeScope.OCCURRENCE,
@@ -476,8 +482,8 @@ def _edit_occurrence(
 def _cancel_occurrence(target: CalendarEvent, master: CalendarEvent, *, notify: bool, actor: Any) -> None:
     if master.provider_event_id is None:
         raise EditRefused("This series has not reached the provider yet. Try again in a moment.")
-    _open_changes(target).filter(operation=ChangeOperation.UPDATE).delete()
-    _add_change(
+    open_changes(target).filter(operation=ChangeOperation.UPDATE).delete()
+    change_add(
         target,
         ChangeOperation.DELETE,
         scope=ChangeScope.OCCURRENCE,
@@ -495,16 +501,16 @@ def _delete_event(event: CalendarEvent, *, notify: bool, actor: Any) -> None:
     if event.provider_event_id is None:
         # Never pushed (or on its way): nothing to delete at the provider. A create under way finds its
         # change gone when it finishes and deletes what it made.
-        _open_changes(event).delete()
+        open_changes(event).delete()
         event.delete()
         return
     # Edits not pushed yet are moot; the delete is based on the provider's version they started from.
-    superseded = list(_open_changes(event).exclude(operation=ChangeOperation.DELETE))
+    superseded = list(open_changes(event).exclude(operation=ChangeOperation.DELETE))
     base_etag = next((_seen_etag(change, event) for change in superseded if change.base_etag), event.etag)
     original: dict[str, Any] = next((change.original for change in superseded if change.original), {})
-    _open_changes(event).exclude(operation=ChangeOperation.DELETE).delete()
-    if not _open_changes(event).exists():
-        change = _add_change(event, ChangeOperation.DELETE, payload={}, notify=notify, actor=actor)
+    open_changes(event).exclude(operation=ChangeOperation.DELETE).delete()
+    if not open_changes(event).exists():
+        change = change_add(event, ChangeOperation.DELETE, payload={}, notify=notify, actor=actor)
         change.base_etag, change.original = base_etag, original or change.original
         change.save(update_fields=["base_etag", "original"])
     event.sync_status = EventSyncStatus.PENDING
@@ -534,21 +540,21 @@ def _move(
             sync_status=EventSyncStatus.PENDING,
             **row_fields(replace(draft, recurrence=()), metadata=event.metadata),
         )
-        create = _add_change(moved, ChangeOperation.CREATE, payload=draft_payload(draft), notify=notify, actor=actor)
+        create = change_add(moved, ChangeOperation.CREATE, payload=draft_payload(draft), notify=notify, actor=actor)
         if event.provider_event_id is None:
-            _open_changes(event).delete()
+            open_changes(event).delete()
             event.delete()
         else:
             # The old copy goes once the new one is there (so a failed create loses nothing), based on the
             # provider version the person last saw; it leaves the week now.
-            superseded = list(_open_changes(event))
+            superseded = list(open_changes(event))
             base_etag = next((_seen_etag(change, event) for change in superseded if change.base_etag), event.etag)
             original = next((change.original for change in superseded if change.original), row_snapshot(event))
-            _open_changes(event).delete()
+            open_changes(event).delete()
             EventChange.objects.create(
                 connection=old_connection,
                 event=event,
-                actor=_user_or_none(actor),
+                actor=user_or_none(actor),
                 operation=ChangeOperation.DELETE,
                 provider_event_id=event.provider_event_id,
                 base_etag=base_etag,
@@ -612,7 +618,7 @@ def _split(
         sync_status=EventSyncStatus.PENDING,
         **row_fields(following, metadata=master.metadata),
     )
-    change = _add_change(created, ChangeOperation.CREATE, payload=draft_payload(following), notify=notify, actor=actor)
+    change = change_add(created, ChangeOperation.CREATE, payload=draft_payload(following), notify=notify, actor=actor)
     # Made only once the old series is cut: else both would hold the same weeks.
     change.depends_on = cut
     change.save(update_fields=["depends_on"])
@@ -666,76 +672,6 @@ def _apply(event: CalendarEvent, draft: EventDraft) -> None:
     event.save()
 
 
-# --- the outbox -----------------------------------------------------------------------------------------
-
-
-def _add_change(
-    event: CalendarEvent,
-    operation: str,
-    *,
-    payload: dict[str, Any],
-    actor: Any,
-    scope: str = ChangeScope.EVENT,
-    notify: bool = False,
-    master: CalendarEvent | None = None,
-) -> EventChange:
-    change = EventChange.objects.create(
-        connection_id=event.connection_id,
-        event=event,
-        actor=_user_or_none(actor),
-        operation=operation,
-        scope=scope,
-        provider_event_id=event.provider_event_id or "",
-        master_provider_event_id=(master.provider_event_id or "") if master is not None else "",
-        original_start=event.original_start if master is not None else None,
-        base_etag=(event.etag if event.provider_event_id else (master.etag if master is not None else "")),
-        key=uuid.uuid4().hex if operation == ChangeOperation.CREATE else "",
-        payload=payload,
-        original=row_snapshot(event) if event.provider_event_id else {},
-        notify=notify,
-        next_attempt_at=now(),
-    )
-    event.sync_status = EventSyncStatus.PENDING
-    _queue_push(event.connection)
-    return change
-
-
-def _reopen(change: EventChange) -> None:
-    """Back in the queue from the first attempt (an edit folded in, a retry, a re-apply)."""
-    change.status, change.attempts, change.last_error, change.next_attempt_at = ChangeStatus.PENDING, 0, "", now()
-    change.save()
-    _queue_push(change.connection)
-
-
-def _open_changes(event: CalendarEvent) -> Any:
-    return EventChange.objects.filter(event=event)
-
-
-def _open_change(event: CalendarEvent, operation: str, *, scope: str | None = None) -> EventChange | None:
-    changes = _open_changes(event).select_for_update().filter(operation=operation)
-    if scope is not None:
-        changes = changes.filter(scope=scope)
-    return changes.order_by("pk").first()
-
-
-def settled_status(event: CalendarEvent) -> str:
-    """The row's sync status from its open changes: a conflict shows first, then a failure, then pending."""
-    statuses = set(EventChange.objects.filter(event=event).values_list("status", flat=True))
-    for status, shown in (
-        (ChangeStatus.CONFLICT, EventSyncStatus.CONFLICT),
-        (ChangeStatus.FAILED, EventSyncStatus.FAILED),
-        (ChangeStatus.PENDING, EventSyncStatus.PENDING),
-    ):
-        if status in statuses:
-            return shown
-    return EventSyncStatus.SYNCED if event.provider_event_id is not None else EventSyncStatus.PENDING
-
-
-def _settle(event: CalendarEvent | None) -> None:
-    if event is not None:
-        CalendarEvent.objects.filter(pk=event.pk).update(sync_status=settled_status(event), updated_at=now())
-
-
 def _locked(event: CalendarEvent) -> CalendarEvent:
     return CalendarEvent.objects.select_for_update(of=("self",)).select_related("connection__account").get(pk=event.pk)
 
@@ -749,17 +685,6 @@ def _master_of(event: CalendarEvent) -> CalendarEvent:
     if master is None:
         raise EditRefused("This occurrence's series is not in calsync, so it can only be changed at the provider.")
     return master
-
-
-def _queue_push(connection: CalendarConnection | int) -> None:
-    connection_id = connection if isinstance(connection, int) else connection.pk
-    enqueue_on_commit(PUSH_CONNECTION, connection_id)
-
-
-def _user_or_none(actor: Any) -> Any:
-    from accounts.models import User
-
-    return actor if isinstance(actor, User) else None
 
 
 def _audit(

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Set
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -29,7 +28,6 @@ from django.utils.timezone import now
 
 from audit.models import AuditAction
 from audit.services import record
-from calsync.lib.queue import PUSH_CONNECTION, enqueue, enqueue_on_commit
 from connections.credentials import account_needs_reconnect, account_refresh, credentials_fresh
 from connections.models import CalendarConnection
 from connections.providers.base import (
@@ -46,11 +44,11 @@ from connections.providers.base import (
     WriteResult,
 )
 from connections.providers.registry import adapter_for
-from connections.providers.retry import backoff_seconds, before_each_request
+from connections.providers.retry import before_each_request
 from events.drafts import draft_from_payload, fields_snapshot, ref_of, row_fields, row_snapshot
-from events.edits import settled_status
 from events.mapping import Unstorable, event_row
 from events.models import CalendarEvent, ChangeOperation, ChangeScope, ChangeStatus, EventChange, EventSyncStatus
+from events.outbox import change_failed, change_next, change_retry_later, dependents_queue, event_settle
 from events.sync import connection_claim, connection_release, connection_renew, provider_copy_store
 
 logger = logging.getLogger(__name__)
@@ -99,26 +97,6 @@ class _LeaseKeeper:
         if time.monotonic() - self.renewed_at >= settings.SYNC_LEASE_SECONDS / 3:
             self.lease = connection_renew(self.connection, self.lease)
             self.renewed_at = time.monotonic()
-
-
-def changes_due(*, moment: datetime | None = None) -> list[int]:
-    """Connections with pending changes whose push is overdue (its queued task was lost): for the sweep."""
-    moment = moment or now()
-    overdue = moment - timedelta(seconds=settings.PUSH_LOST_AFTER_SECONDS)
-    return list(
-        EventChange.objects.filter(status=ChangeStatus.PENDING, next_attempt_at__lte=overdue)
-        .filter(connection__is_connected=True)
-        .values_list("connection_id", flat=True)
-        .distinct()
-    )
-
-
-def pushes_enqueue_due() -> int:
-    """Queue one push per connection with overdue changes (the periodic sweep); returns how many."""
-    connection_ids = changes_due()
-    for connection_id in connection_ids:
-        enqueue(PUSH_CONNECTION, connection_id)
-    return len(connection_ids)
 
 
 def _push_due(connection: CalendarConnection, result: PushResult) -> None:
@@ -183,16 +161,6 @@ class PushSession:
         self.refreshed = True
 
 
-def change_next(*, connection_id: int, done: Set[int] = frozenset()) -> EventChange | None:
-    """The connection's oldest pending change not waiting for another, leaving out those in `done`."""
-    return (
-        EventChange.objects.filter(connection_id=connection_id, status=ChangeStatus.PENDING, depends_on__isnull=True)
-        .exclude(pk__in=done)
-        .order_by("pk")
-        .first()
-    )
-
-
 def _push_one(session: PushSession, change: EventChange) -> str:
     try:
         try:
@@ -209,13 +177,13 @@ def _push_one(session: PushSession, change: EventChange) -> str:
         return ChangeStatus.CONFLICT if _conflict(session, change, str(conflict)) else "pushed"
     except AuthRevoked as revoked:
         account_needs_reconnect(session.connection.account, reason=str(revoked))
-        _failed(change, f"Reconnect this calendar account, then retry: {revoked}")
+        change_failed(change, f"Reconnect this calendar account, then retry: {revoked}")
         return ChangeStatus.FAILED
     except ProviderError as error:
         if error.permanent:
-            _failed(change, str(error))
+            change_failed(change, str(error))
             return ChangeStatus.FAILED
-        if _retry_later(change, error):
+        if change_retry_later(change, error):
             raise _Retry from None
         return ChangeStatus.FAILED
     except INTERRUPTS:
@@ -224,7 +192,7 @@ def _push_one(session: PushSession, change: EventChange) -> str:
         # Our bug, or a change we cannot read: it fails alone (with a retry button) instead of stopping
         # every later change of the calendar.
         logger.exception("push of change %s failed", change.pk)
-        _failed(change, f"internal error ({type(error).__name__}); staff have the details in the log")
+        change_failed(change, f"internal error ({type(error).__name__}); staff have the details in the log")
         return ChangeStatus.FAILED
     _pushed(session.connection, change, written)
     return "pushed"
@@ -282,7 +250,7 @@ def _pushed(connection: CalendarConnection, change: EventChange, written: WriteR
                 )
                 _drop_unnamed_exceptions(connection, written)
             return
-        _queue_dependents(current)
+        dependents_queue(current)
         current.delete()
         if change.operation == ChangeOperation.DELETE and (change.scope == ChangeScope.EVENT or written is None):
             # A deleted event or series; or an occurrence whose series the provider no longer has.
@@ -296,7 +264,7 @@ def _pushed(connection: CalendarConnection, change: EventChange, written: WriteR
         if event is not None:
             event = CalendarEvent.objects.filter(pk=event.pk).first()
         if event is not None:
-            CalendarEvent.objects.filter(pk=event.pk).update(sync_status=settled_status(event), updated_at=now())
+            event_settle(event)
 
 
 def _rebase_others(connection: CalendarConnection, change: EventChange, written: WriteResult) -> None:
@@ -339,17 +307,6 @@ def _drop_unnamed_exceptions(connection: CalendarConnection, written: WriteResul
         provider_event_id__isnull=False,
         deleted_at__isnull=True,
     ).exclude(provider_event_id__in=named).exclude(pk__in=waiting).update(deleted_at=now(), updated_at=now())
-
-
-def _queue_dependents(change: EventChange) -> None:
-    """Changes that waited for this one may go once it is gone; those of other calendars need a push."""
-    others = set(
-        EventChange.objects.filter(depends_on=change)
-        .exclude(connection_id=change.connection_id)
-        .values_list("connection_id", flat=True)
-    )
-    for connection_id in others:
-        enqueue_on_commit(PUSH_CONNECTION, connection_id)
 
 
 def _adopt_id(event: CalendarEvent, provider_event_id: str, change: EventChange) -> None:
@@ -483,42 +440,6 @@ def _conflict_message(reason: str, *, gone: bool, fetched: bool) -> str:
     return "The event was changed at the provider after you edited it: their version is shown. " + (
         "Re-apply yours or discard it."
     )
-
-
-def _failed(change: EventChange, reason: str) -> None:
-    with transaction.atomic():
-        updated = EventChange.objects.filter(pk=change.pk, status=ChangeStatus.PENDING).update(
-            status=ChangeStatus.FAILED,
-            attempts=change.attempts + 1,
-            last_error=reason[:2000],
-            next_attempt_at=None,
-            updated_at=now(),
-        )
-        if updated and change.event_id is not None:
-            CalendarEvent.objects.filter(pk=change.event_id).update(
-                sync_status=EventSyncStatus.FAILED, updated_at=now()
-            )
-    logger.warning("push of change %s failed for good: %s", change.pk, reason)
-
-
-def _retry_later(change: EventChange, error: ProviderError) -> bool:
-    """Schedule the next attempt; False when that was the last one (the change has failed)."""
-    attempts = change.attempts + 1
-    if attempts >= settings.PUSH_MAX_ATTEMPTS:
-        _failed(change, f"{error} (gave up after {attempts} attempts)")
-        return False
-    wait = max(push_backoff_seconds(attempts), error.retry_after or 0)
-    # Not `updated_at`: a retry is not an edit, and the push compares it to notice edits made meanwhile.
-    EventChange.objects.filter(pk=change.pk).update(
-        attempts=attempts, last_error=str(error)[:2000], next_attempt_at=now() + timedelta(seconds=wait)
-    )
-    enqueue(PUSH_CONNECTION, change.connection_id, countdown=wait)
-    return True
-
-
-def push_backoff_seconds(attempts: int) -> float:
-    full = min(settings.PUSH_BACKOFF_MAX_SECONDS, settings.PUSH_BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
-    return full / 2 + backoff_seconds(0, base=full / 2, cap=full / 2)
 
 
 def _locked_event(event_id: int | None) -> CalendarEvent | None:

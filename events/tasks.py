@@ -7,7 +7,8 @@ from calsync.jobs import periodic_job
 from calsync.lib.queue import PUSH_CONNECTION, SYNC_CONNECTION
 from connections.models import CalendarConnection
 from events.fanout import syncs_enqueue_due
-from events.push import BUSY, connection_push, pushes_enqueue_due
+from events.outbox import pushes_enqueue_due
+from events.push import BUSY, connection_push
 from events.services import sync_runs_prune
 from events.sync import sync_connection
 

@@ -33,7 +33,8 @@ from events.edits import (
     event_update,
 )
 from events.models import CalendarEvent, ChangeScope, ChangeStatus, EventChange, EventSyncStatus
-from events.push import PushSession, changes_due, connection_push
+from events.outbox import changes_due
+from events.push import PushSession, connection_push
 from events.selectors import occurrences_in_window
 from events.sync import sync_connection
 from tests.factories import make_account, make_connection

@@ -6,7 +6,8 @@ from calsync.jobs import JobBusy, exclusively
 from calsync.lib.queue import PUSH_CONNECTION, enqueue
 from connections.models import CalendarConnection
 from events.models import ChangeStatus, EventChange
-from events.push import changes_due, connection_push, pushes_enqueue_due
+from events.outbox import changes_due, pushes_enqueue_due
+from events.push import connection_push
 from events.tasks import push_pending
 
 
