@@ -16,12 +16,10 @@ whose create was in flight (what the create made is deleted again).
 from __future__ import annotations
 
 import logging
-import time
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils.timezone import now
@@ -46,10 +44,11 @@ from connections.providers.base import (
 from connections.providers.registry import adapter_for
 from connections.providers.retry import before_each_request
 from events.drafts import draft_from_payload, fields_snapshot, ref_of, row_fields, row_snapshot
+from events.leases import ConnectionLease
 from events.mapping import Unstorable, event_row
 from events.models import CalendarEvent, ChangeOperation, ChangeScope, ChangeStatus, EventChange, EventSyncStatus
 from events.outbox import change_failed, change_next, change_retry_later, dependents_queue, event_settle
-from events.sync import connection_claim, connection_release, connection_renew, provider_copy_store
+from events.sync import provider_copy_store
 
 logger = logging.getLogger(__name__)
 
@@ -73,30 +72,16 @@ def connection_push(*, connection: CalendarConnection) -> PushResult:
     """Push the connection's due changes in order. Never runs beside its sync or another push."""
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("connection_push commits change by change; call it outside a transaction")
-    lease = connection_claim(connection)
+    lease = ConnectionLease.claim(connection)
     if lease is None:
         return PushResult(outcome=BUSY)
     result = PushResult(outcome="ok")
-    keeper = _LeaseKeeper(connection, lease)
     try:
-        with before_each_request(keeper.keep):
+        with before_each_request(lease.keep):
             _push_due(connection, result)
     finally:
-        connection_release(connection, keeper.lease)
+        lease.release()
     return result
-
-
-class _LeaseKeeper:
-    """Renews the connection's lease before a provider request once a third of it has passed, so a long
-    push (a slow provider, retries that wait) never lets a sync start beside it."""
-
-    def __init__(self, connection: CalendarConnection, lease: datetime) -> None:
-        self.connection, self.lease, self.renewed_at = connection, lease, time.monotonic()
-
-    def keep(self) -> None:
-        if time.monotonic() - self.renewed_at >= settings.SYNC_LEASE_SECONDS / 3:
-            self.lease = connection_renew(self.connection, self.lease)
-            self.renewed_at = time.monotonic()
 
 
 def _push_due(connection: CalendarConnection, result: PushResult) -> None:

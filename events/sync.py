@@ -18,8 +18,6 @@ the provider removes it, so what was skipped stays visible beyond one run's note
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +48,7 @@ from connections.providers.base import (
 from connections.providers.registry import adapter_for
 from connections.providers.retry import backoff_seconds, before_each_request
 from events.drafts import fields_snapshot
+from events.leases import ConnectionLease, LeaseLost
 from events.mapping import EventRow, Unstorable, clean_text, event_row
 from events.models import (
     CalendarEvent,
@@ -89,10 +88,6 @@ SWEEP_BATCH = 1000
 MAX_NOTES = 50
 
 
-class LeaseLost(Exception):
-    """Another worker took over this connection (our lease lapsed): stop without writing."""
-
-
 @dataclass
 class SyncResult:
     outcome: str  # SyncOutcome value, or "skipped" when another worker holds the connection
@@ -129,7 +124,7 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
     a second caller gets outcome "skipped" straight away."""
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("sync_connection commits page by page; call it outside a transaction")
-    lease = _claim(connection)
+    lease = ConnectionLease.claim(connection, for_sync=True)
     if lease is None:
         # The sync under way serves this request too: the fan-out may queue the connection again.
         CalendarConnection.objects.filter(pk=connection.pk).update(sync_queued_at=None)
@@ -145,7 +140,7 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
     run.confirmed_deletions = connection.sweep_held_count if connection.sweep_confirmed else None
     ours, listed = True, False
     try:
-        with before_each_request(run.keep_lease):
+        with before_each_request(run.lease.keep):
             _sync(run, full=full)
         listed = True
     except LeaseLost:
@@ -171,7 +166,7 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
             if listed:
                 ProviderAccount.objects.filter(pk=connection.account_id).update(last_used_at=now())
             if ours:
-                _release(run)
+                run.lease.release()
             _finish_run(sync_run, result)
     return result
 
@@ -199,41 +194,6 @@ def connection_sweep_confirm(*, connection: CalendarConnection, actor: object) -
 # --- claiming -------------------------------------------------------------------------------------------
 
 
-def connection_claim(connection: CalendarConnection) -> datetime | None:
-    """Take the connection's lease (shared by its sync and its push, so they never overlap), if it is free
-    or lapsed; returns the lease's expiry, the holder's token for it."""
-    return _claim(connection, for_sync=False)
-
-
-def connection_renew(connection: CalendarConnection, lease: datetime) -> datetime:
-    """Extend a lease the caller holds; raises LeaseLost when another worker has taken it over."""
-    return _renew(connection, lease)
-
-
-def connection_release(connection: CalendarConnection, lease: datetime) -> None:
-    CalendarConnection.objects.filter(pk=connection.pk, sync_lease_until=lease).update(sync_lease_until=None)
-
-
-def _claim(connection: CalendarConnection, *, for_sync: bool = True) -> datetime | None:
-    """Take the connection's lease if it is free or lapsed; returns the lease's expiry, our token for it."""
-    moment = now()
-    # A unique expiry per claim (microseconds and a random offset) lets renewals check it is still ours.
-    lease = moment + timedelta(seconds=settings.SYNC_LEASE_SECONDS, microseconds=uuid.uuid4().int % 1000)
-    claimed = CalendarConnection.objects.filter(
-        Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=moment), pk=connection.pk, is_connected=True
-    ).update(sync_lease_until=lease, **({"sync_queued_at": None} if for_sync else {}))
-    return lease if claimed else None
-
-
-def _renew(connection: CalendarConnection, lease: datetime) -> datetime:
-    renewed = now() + timedelta(seconds=settings.SYNC_LEASE_SECONDS, microseconds=lease.microsecond % 1000)
-    if renewed <= lease:
-        renewed = lease + timedelta(microseconds=1)
-    if not CalendarConnection.objects.filter(pk=connection.pk, sync_lease_until=lease).update(sync_lease_until=renewed):
-        raise LeaseLost
-    return renewed
-
-
 def _close_abandoned_runs(connection: CalendarConnection) -> None:
     """Mark as failed the runs a dead worker left "running": we hold the lease, so none of them may go on
     (a worker that was only slow finds its lease gone and writes its own ending over this). Their end time
@@ -243,23 +203,17 @@ def _close_abandoned_runs(connection: CalendarConnection) -> None:
     )
 
 
-def _release(run: _Run) -> None:
-    # Only our own lease: if it lapsed and another worker claimed the connection, theirs stays.
-    CalendarConnection.objects.filter(pk=run.connection.pk, sync_lease_until=run.lease).update(sync_lease_until=None)
-
-
 # --- the run --------------------------------------------------------------------------------------------
 
 
 class _Run:
     """State of one run: the lease, what a full listing has seen, and the counts."""
 
-    def __init__(self, connection: CalendarConnection, lease: datetime, result: SyncResult, force_sweep: bool):
+    def __init__(self, connection: CalendarConnection, lease: ConnectionLease, result: SyncResult, force_sweep: bool):
         self.connection = connection
         self.lease = lease
         self.result = result
         self.force_sweep = force_sweep
-        self.renewed_at = time.monotonic()
         self.seen: set[str] = set()
         self.full = False
         self.window: tuple[datetime, datetime] | None = None
@@ -278,16 +232,6 @@ class _Run:
                 UnreadableItem.objects.filter(connection=self.connection).values_list("provider_item_id", flat=True)
             )
         return self._unreadable
-
-    def renew(self) -> None:
-        self.lease = _renew(self.connection, self.lease)
-        self.renewed_at = time.monotonic()
-
-    def keep_lease(self) -> None:
-        """Before each provider request: renew the lease once a third of it has passed, so a page that takes
-        long (many requests, retries that wait) never lets it lapse under us. Raises LeaseLost."""
-        if time.monotonic() - self.renewed_at >= settings.SYNC_LEASE_SECONDS / 3:
-            self.renew()
 
 
 def _sync(run: _Run, *, full: bool) -> None:
@@ -337,7 +281,7 @@ def _consume(run: _Run, pages: Iterator[ChangePage], cursor: str) -> None:
             _apply_page(run, page)
             if page.last:
                 _finish_listing(run, page.cursor, whole=not run.retry_skips)
-            run.renew()
+            run.lease.renew()
         if page.last and run.retry_skips:
             # Moving the cursor past them would lose them until the next full listing; this run's pages
             # are kept, and the next run lists again from the committed cursor.
@@ -801,7 +745,7 @@ def _record_failure(run: _Run, exc: Exception) -> None:
         next_attempt = now() + timedelta(seconds=max(wait, retry_after or 0))
     # Only while the lease is ours (a worker that lost it must not overwrite the new owner's state), and a
     # held deletion stays held: only a listing settles it, and the confirm button needs it.
-    CalendarConnection.objects.filter(pk=connection.pk, sync_lease_until=run.lease).update(
+    CalendarConnection.objects.filter(pk=connection.pk, sync_lease_until=run.lease.until).update(
         sync_status=Case(
             When(sync_status=SyncState.HELD, then=F("sync_status")),
             default=Value(SyncState.ERROR),
