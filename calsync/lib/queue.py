@@ -23,7 +23,7 @@ REVOKE_GRANT = "connections.revoke_grant"
 
 def enqueue(task_name: str, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
     """Queue the task now (raises if the broker cannot take it); `countdown` delays its start, in seconds."""
-    task = current_app.tasks[task_name]
+    task = _registered(task_name)
     if countdown is None:
         task.delay(*args, **kwargs)
     else:
@@ -33,3 +33,10 @@ def enqueue(task_name: str, *args: Any, countdown: float | None = None, **kwargs
 def enqueue_on_commit(task_name: str, *args: Any, **kwargs: Any) -> None:
     """Queue the task once the current transaction commits (at once outside one); nothing if it rolls back."""
     transaction.on_commit(partial(enqueue, task_name, *args, **kwargs))
+
+
+def _registered(task_name: str) -> Any:
+    if task_name not in current_app.tasks:
+        # A web process has not imported the apps' tasks modules (a worker does as it starts): import them.
+        current_app.loader.import_default_modules()
+    return current_app.tasks[task_name]
