@@ -19,6 +19,7 @@ import logging
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Q
@@ -26,7 +27,7 @@ from django.utils.timezone import now
 
 from audit.models import AuditAction
 from audit.services import record
-from connections.credentials import account_needs_reconnect, account_refresh, credentials_fresh
+from connections.credentials import CalendarSession
 from connections.models import CalendarConnection
 from connections.providers.base import (
     INTERRUPTS,
@@ -34,11 +35,8 @@ from connections.providers.base import (
     Conflict,
     Credentials,
     EventGone,
-    ProviderAdapter,
     ProviderError,
-    RemoteCalendar,
     RemoteEvent,
-    TokenRejected,
     WriteResult,
 )
 from connections.providers.registry import adapter_for
@@ -89,7 +87,7 @@ def _push_due(connection: CalendarConnection, result: PushResult) -> None:
     adapter = adapter_for(connection.account.provider)
     if adapter is None:
         return
-    session = PushSession(connection, adapter)
+    session = CalendarSession(connection, adapter)
     done: set[int] = set()
     while True:
         # A change waiting for another (a new series for the old one's cut, a moved event's old copy for
@@ -117,42 +115,9 @@ def _push_due(connection: CalendarConnection, result: PushResult) -> None:
             result.pushed += 1
 
 
-class PushSession:
-    """The adapter and fresh credentials of one push, refreshed once if the provider rejects the token."""
-
-    def __init__(self, connection: CalendarConnection, adapter: ProviderAdapter) -> None:
-        self.connection = connection
-        self.adapter = adapter
-        self.calendar = RemoteCalendar(
-            remote_id=connection.remote_id,
-            name=connection.name,
-            timezone=connection.timezone,
-            is_primary=connection.is_primary,
-            read_only=connection.read_only,
-        )
-        self._credentials: Credentials | None = None
-        self.refreshed = False
-
-    @property
-    def credentials(self) -> Credentials:
-        if self._credentials is None:
-            self._credentials = credentials_fresh(self.connection.account)
-        return self._credentials
-
-    def refresh(self) -> None:
-        if self.refreshed or not self.adapter.uses_oauth:
-            raise TokenRejected("the provider rejected a freshly refreshed token")
-        self._credentials = account_refresh(self.connection.account, rejected_token=self.credentials.access_token)
-        self.refreshed = True
-
-
-def _push_one(session: PushSession, change: EventChange) -> str:
+def _push_one(session: CalendarSession, change: EventChange) -> str:
     try:
-        try:
-            written = _write(session, change)
-        except TokenRejected:
-            session.refresh()
-            written = _write(session, change)
+        written = session.call(partial(_write, session, change))
     except EventGone as gone:
         if change.operation == ChangeOperation.DELETE:
             _pushed(session.connection, change, None)
@@ -161,7 +126,7 @@ def _push_one(session: PushSession, change: EventChange) -> str:
     except Conflict as conflict:
         return ChangeStatus.CONFLICT if _conflict(session, change, str(conflict)) else "pushed"
     except AuthRevoked as revoked:
-        account_needs_reconnect(session.connection.account, reason=str(revoked))
+        # The session marked the account: the person reconnects, then retries.
         change_failed(change, f"Reconnect this calendar account, then retry: {revoked}")
         return ChangeStatus.FAILED
     except ProviderError as error:
@@ -183,8 +148,8 @@ def _push_one(session: PushSession, change: EventChange) -> str:
     return "pushed"
 
 
-def _write(session: PushSession, change: EventChange) -> WriteResult | None:
-    adapter, credentials, calendar = session.adapter, session.credentials, session.calendar
+def _write(session: CalendarSession, change: EventChange, credentials: Credentials) -> WriteResult | None:
+    adapter, calendar = session.adapter, session.calendar
     operation = change.operation
     if operation == ChangeOperation.CREATE:
         draft = draft_from_payload(change.payload)
@@ -342,7 +307,7 @@ def _delete_rows(connection: CalendarConnection, change: EventChange, event: Cal
     doomed.update(deleted_at=moment, updated_at=moment, sync_status=EventSyncStatus.SYNCED)
 
 
-def _conflict(session: PushSession, change: EventChange, reason: str, *, gone: bool = False) -> bool:
+def _conflict(session: CalendarSession, change: EventChange, reason: str, *, gone: bool = False) -> bool:
     """The provider's copy changed (or went) since the person's edit: theirs wins in the calendar, the
     person's version waits in the change for them to re-apply or discard. False when it turns out the
     provider already holds the person's version (an earlier attempt landed)."""

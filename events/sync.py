@@ -32,18 +32,17 @@ from django.utils.timezone import now
 
 from audit.models import AuditAction
 from audit.services import record
-from connections.credentials import AccountInactive, account_needs_reconnect, account_refresh, credentials_fresh
+from connections.credentials import AccountInactive, CalendarSession
 from connections.models import CalendarConnection, ProviderAccount, SyncState
 from connections.providers.base import (
     AuthRevoked,
     ChangePage,
+    Credentials,
     CursorExpired,
     KnownEvent,
     KnownEvents,
     ProviderError,
-    RemoteCalendar,
     RemoteEvent,
-    TokenRejected,
 )
 from connections.providers.registry import adapter_for
 from connections.providers.retry import backoff_seconds, before_each_request
@@ -236,37 +235,32 @@ class _Run:
 
 def _sync(run: _Run, *, full: bool) -> None:
     connection = run.connection
-    account = connection.account
-    adapter = adapter_for(account.provider)
+    adapter = adapter_for(connection.account.provider)
     if adapter is None:
-        raise ProviderError(f"no adapter for provider {account.provider!r}", permanent=True)
+        raise ProviderError(f"no adapter for provider {connection.account.provider!r}", permanent=True)
+    session = CalendarSession(connection, adapter)
     cursor = "" if full else connection.sync_cursor
-    credentials = credentials_fresh(account)
-    refreshed = False
     counted = (run.result.unchanged, run.result.skipped, len(run.result.notes))
-    while True:
-        pages = adapter.changes(credentials, _remote_calendar(connection), cursor, _known(connection))
-        try:
-            _consume(run, pages, cursor)
-            break
-        except CursorExpired as expired:
-            if not cursor:
-                raise ProviderError(f"the provider refused a full listing: {expired}", permanent=True) from expired
-            logger.info("connection %s: %s; listing everything", connection.pk, expired)
-            run.result.note(f"full resync: {expired}")
-            cursor = ""
-        except TokenRejected:
-            # The token lapsed mid-listing: refresh once and list again from the committed cursor.
-            if refreshed or not adapter.uses_oauth:
-                raise
-            credentials = account_refresh(account, rejected_token=credentials.access_token)
-            refreshed = True
-            # The pages after the committed cursor come again: count what they hold once.
-            run.result.unchanged, run.result.skipped = counted[:2]
-            del run.result.notes[counted[2] :]
-        except AuthRevoked as revoked:
-            account_needs_reconnect(account, reason=str(revoked))
-            raise
+
+    def listing(credentials: Credentials) -> None:
+        """The listing, from the committed cursor. A second time (the session refreshed a token that lapsed
+        mid-listing), the pages after that cursor come again: count what they hold once."""
+        nonlocal cursor
+        run.result.unchanged, run.result.skipped = counted[:2]
+        del run.result.notes[counted[2] :]
+        while True:
+            pages = adapter.changes(credentials, session.calendar, cursor, _known(connection))
+            try:
+                _consume(run, pages, cursor)
+                return
+            except CursorExpired as expired:
+                if not cursor:
+                    raise ProviderError(f"the provider refused a full listing: {expired}", permanent=True) from expired
+                logger.info("connection %s: %s; listing everything", connection.pk, expired)
+                run.result.note(f"full resync: {expired}")
+                cursor = ""
+
+    session.call(listing)
 
 
 def _consume(run: _Run, pages: Iterator[ChangePage], cursor: str) -> None:
@@ -290,17 +284,6 @@ def _consume(run: _Run, pages: Iterator[ChangePage], cursor: str) -> None:
             run.result.full = run.full
             return
     raise ProviderError("the provider's listing ended without its last page", permanent=False)
-
-
-def _remote_calendar(connection: CalendarConnection) -> RemoteCalendar:
-    return RemoteCalendar(
-        remote_id=connection.remote_id,
-        name=connection.name,
-        color=connection.color,
-        timezone=connection.timezone,
-        is_primary=connection.is_primary,
-        read_only=connection.read_only,
-    )
 
 
 def _known(connection: CalendarConnection) -> KnownEvents:
