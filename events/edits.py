@@ -22,7 +22,7 @@ from django.utils.timezone import now
 from audit.models import AuditAction
 from audit.services import record
 from connections.models import AccountStatus, CalendarConnection
-from connections.providers.base import RESPONSES, EventDraft, EventTime
+from connections.providers.base import RESPONSES, EventDraft, EventTime, ProviderAdapter
 from connections.providers.registry import adapter_for
 from connections.providers.series_moves import InexactMove, SeriesMove
 from events.drafts import (
@@ -305,14 +305,8 @@ def _check_writable(connection: CalendarConnection, *, invitations: bool = False
     if connection.account.status != AccountStatus.ACTIVE:
         raise EditRefused("Reconnect this calendar account first: calsync cannot reach it right now.")
     adapter = adapter_for(connection.account.provider)
-    if adapter is None or type(adapter).create_event is _unimplemented_create():
+    if adapter is None or type(adapter).create_event is ProviderAdapter.create_event:
         raise EditRefused("calsync cannot change events in this kind of calendar yet.")
-
-
-def _unimplemented_create() -> Any:
-    from connections.providers.base import ProviderAdapter
-
-    return ProviderAdapter.create_event
 
 
 def _check_editable(event: CalendarEvent, *, deleting: bool = False) -> None:

@@ -46,7 +46,7 @@ from events.leases import ConnectionLease
 from events.mapping import Unstorable, event_row
 from events.models import CalendarEvent, ChangeOperation, ChangeScope, ChangeStatus, EventChange, EventSyncStatus
 from events.outbox import change_failed, change_next, change_retry_later, dependents_queue, event_settle
-from events.sync import provider_copy_store
+from events.upsert import provider_copy_store
 
 logger = logging.getLogger(__name__)
 

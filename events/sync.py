@@ -26,7 +26,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
+from django.db.models import Case, CharField, Count, F, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Coalesce, NullIf
 from django.utils.timezone import now
 
@@ -42,7 +42,6 @@ from connections.providers.base import (
     KnownEvent,
     KnownEvents,
     ProviderError,
-    RemoteEvent,
 )
 from connections.providers.registry import adapter_for
 from connections.providers.retry import backoff_seconds, before_each_request
@@ -58,31 +57,10 @@ from events.models import (
     SyncRun,
     UnreadableItem,
 )
-from events.upsert import events_upsert
+from events.upsert import SYNCED_FIELDS, events_upsert, exceptions_link
 
 logger = logging.getLogger(__name__)
 
-# The fields a sync writes; everything else (created_at, local two-way state) is left alone on update.
-SYNCED_FIELDS = (
-    "ical_uid",
-    "title",
-    "description",
-    "location",
-    "start",
-    "end",
-    "all_day",
-    "timezone",
-    "status",
-    "recurrence",
-    "recurrence_end",
-    "master_provider_event_id",
-    "original_start",
-    "metadata",
-    "provider_data",
-    "etag",
-    "deleted_at",
-    "updated_at",
-)
 SWEEP_BATCH = 1000
 MAX_NOTES = 50
 
@@ -374,7 +352,7 @@ def _apply_page(run: _Run, page: ChangePage) -> None:
     for pid in named:
         run.removed.pop(pid, None)
     run.removed.update((pid, None) for pid in page.removed if pid not in named)
-    _link_exceptions(connection, rows)
+    exceptions_link(connection, rows)
     read = (named | set(page.complete_series)) - unreadable.keys()
     _unreadable_settle(run, unreadable, read=read, removed=page.removed)
 
@@ -504,47 +482,6 @@ def _remove(connection: CalendarConnection, removed: list[str], result: SyncResu
         .exclude(master_provider_event_id__in=cancel_under)
         .update(deleted_at=moment, updated_at=moment)
     )
-
-
-def _link_exceptions(connection: CalendarConnection, rows: dict[str, EventRow]) -> None:
-    """Point exceptions at their masters: those in this page, and those that waited for a master in it."""
-    masters = {row.master_id for row in rows.values() if row.master_id}
-    masters.update(pid for pid, row in rows.items() if row.is_master)
-    if not masters:
-        return
-    master = CalendarEvent.objects.filter(
-        connection=connection, provider_event_id=OuterRef("master_provider_event_id"), deleted_at__isnull=True
-    ).values("pk")[:1]
-    CalendarEvent.objects.filter(connection=connection, master_provider_event_id__in=masters).update(
-        recurring_event=Subquery(master)
-    )
-
-
-def provider_copy_store(*, connection: CalendarConnection, events: Sequence[RemoteEvent], settle: set[str]) -> None:
-    """Store the provider's copy of what a two-way write left there, so the next inbound sync finds it
-    unchanged. Rows with changes of their own waiting to be pushed keep them, except those in `settle`
-    (the rows the write was about). Call it inside the push's transaction."""
-    rows: dict[str, EventRow] = {}
-    for remote in events:
-        try:
-            row = event_row(remote)
-        except Unstorable:
-            continue
-        rows[row.provider_event_id] = row
-    if not rows:
-        return
-    waiting = set(
-        CalendarEvent.objects.filter(connection=connection, provider_event_id__in=list(rows))
-        .exclude(sync_status=EventSyncStatus.SYNCED)
-        .values_list("provider_event_id", flat=True)
-    )
-    events_upsert(
-        connection_id=connection.pk,
-        rows={pid: row.fields for pid, row in rows.items() if pid in settle or pid not in waiting},
-        sync_status=EventSyncStatus.SYNCED,
-        update_fields=[*SYNCED_FIELDS, "sync_status"],
-    )
-    _link_exceptions(connection, rows)
 
 
 # --- the end of a listing -------------------------------------------------------------------------------
