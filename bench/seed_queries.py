@@ -30,7 +30,7 @@ from bench.storage import NO_DATA_SET
 from connections.models import CalendarConnection, OAuthState, Provider
 from connections.oauth_state import oauth_state_consume, oauth_state_create
 from events.models import CalendarEvent
-from events.push import change_next
+from events.outbox import change_next
 from events.selectors import WALL_CLOCK_SLACK, occurrences_in_window, rows_near_window, week_calendars
 from events.week import DAYS, local_midnight, week_start_for
 
@@ -158,5 +158,5 @@ def measure(report: Report, sizes: Sizes) -> None:
         "pending changes of a connection (push engine)",
         [partial(change_next, connection_id=pk) for pk in connection_ids.values()],
         5,
-        "events.push.change_next, as the push engine calls it",
+        "events.outbox.change_next, as the push engine calls it",
     )

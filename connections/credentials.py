@@ -1,6 +1,10 @@
 """Provider credentials in use: fresh before they expire, refreshed once on a 401, and a grant that is gone
 turns the account to "needs reconnect" (one audit row, one email) instead of a retry storm.
 
+`ProviderSession` is that mechanism, once: the inbound sync, the push and the connection pages (through
+`provider_call`) all reach providers through it. `CalendarSession` adds the adapter and the calendar a sync
+or a push speaks about.
+
 Two things are kept apart on the account: `reconnect_reason`, why the person must reconnect (set once, when
 the account turns, until they reconnect), and `last_error`, the latest failure using its credentials.
 """
@@ -22,8 +26,15 @@ from django.utils.timezone import now
 from audit.models import AuditAction
 from audit.services import record
 from calsync.lib.http import absolute_url
-from connections.models import AccountStatus, ProviderAccount
-from connections.providers.base import AuthRevoked, Credentials, ProviderError, TokenRejected
+from connections.models import AccountStatus, CalendarConnection, ProviderAccount
+from connections.providers.base import (
+    AuthRevoked,
+    Credentials,
+    ProviderAdapter,
+    ProviderError,
+    RemoteCalendar,
+    TokenRejected,
+)
 from connections.providers.registry import adapter_for
 
 logger = logging.getLogger(__name__)
@@ -63,28 +74,72 @@ def stored_credentials(account: ProviderAccount) -> Credentials:
 
 
 def provider_call(account: ProviderAccount, call: Callable[[Credentials], T]) -> T:
-    """Run `call` with fresh credentials; on a 401 refresh once and run it again.
-
-    Raises AuthRevoked when the account needs reconnecting (and marks it so).
-    """
-    credentials = credentials_fresh(account)  # a refresh that fails marks the account itself
-    try:
-        result = _call_or_mark(account, call, credentials)
-    except TokenRejected:
-        if not _uses_oauth(account):
-            raise
-        credentials = account_refresh(account, rejected_token=credentials.access_token)
-        result = _call_or_mark(account, call, credentials)  # a second 401 is the provider's, not ours
+    """Run `call` once through a session of its own (fresh credentials, one refresh on a 401), and note that
+    the account was used. Raises AuthRevoked when the account needs reconnecting (and marks it so)."""
+    result = ProviderSession(account).call(call)
     ProviderAccount.objects.filter(pk=account.pk).update(last_used_at=now())
     return result
 
 
-def _call_or_mark(account: ProviderAccount, call: Callable[[Credentials], T], credentials: Credentials) -> T:
-    try:
-        return call(credentials)
-    except AuthRevoked as revoked:  # e.g. a CalDAV server that no longer takes the stored password
-        account_needs_reconnect(account, reason=str(revoked))
-        raise
+class ProviderSession:
+    """One account's credentials over a run of provider calls (a sync, a push, one page's listing): fresh
+    before the first call, refreshed once in the session when the provider rejects the token, and the account
+    marked "needs reconnect" when the grant turns out to be gone."""
+
+    def __init__(self, account: ProviderAccount) -> None:
+        self.account = account
+        self._credentials: Credentials | None = None
+        self.refreshed = False
+
+    @property
+    def credentials(self) -> Credentials:
+        if self._credentials is None:
+            self._credentials = credentials_fresh(self.account)  # a refresh that fails marks the account itself
+        return self._credentials
+
+    def call(self, call: Callable[[Credentials], T]) -> T:
+        """Run `call` with the credentials; on a 401 refresh them (once a session) and run it again.
+
+        Raises AuthRevoked when the account needs reconnecting (and marks it so)."""
+        credentials = self.credentials
+        try:
+            return self._call_or_mark(call, credentials)
+        except TokenRejected:
+            if self.refreshed or not _uses_oauth(self.account):
+                raise
+            self._credentials = account_refresh(self.account, rejected_token=credentials.access_token)
+            self.refreshed = True
+        return self._call_or_mark(call, self._credentials)  # a second 401 is the provider's, not ours
+
+    def _call_or_mark(self, call: Callable[[Credentials], T], credentials: Credentials) -> T:
+        try:
+            return call(credentials)
+        except AuthRevoked as revoked:  # e.g. a CalDAV server that no longer takes the stored password
+            account_needs_reconnect(self.account, reason=str(revoked))
+            raise
+
+
+class CalendarSession(ProviderSession):
+    """A session for one calendar's sync or push: its account's credentials, its adapter, and the calendar
+    as the provider's calls name it."""
+
+    def __init__(self, connection: CalendarConnection, adapter: ProviderAdapter) -> None:
+        super().__init__(connection.account)
+        self.connection = connection
+        self.adapter = adapter
+        self.calendar = remote_calendar(connection)
+
+
+def remote_calendar(connection: CalendarConnection) -> RemoteCalendar:
+    """The calendar of a connection as the provider contract names it."""
+    return RemoteCalendar(
+        remote_id=connection.remote_id,
+        name=connection.name,
+        color=connection.color,
+        timezone=connection.timezone,
+        is_primary=connection.is_primary,
+        read_only=connection.read_only,
+    )
 
 
 def credentials_fresh(account: ProviderAccount) -> Credentials:

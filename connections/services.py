@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -15,6 +14,7 @@ from accounts.models import User
 from audit.models import AuditAction
 from audit.services import record
 from calsync.lib.crypto import current_keyring
+from calsync.lib.queue import REVOKE_GRANT, enqueue_on_commit
 from connections.models import AccountStatus, CalendarConnection, ProviderAccount
 from connections.providers.base import Credentials, Grant, RemoteCalendar
 from connections.providers.registry import adapter_for
@@ -198,13 +198,7 @@ def _queue_revoke_for(account: ProviderAccount) -> None:
     token = account.refresh_token or account.access_token
     if adapter is not None and adapter.can_revoke and token:
         sealed = current_keyring().encrypt(token, REVOKE_TASK_CONTEXT)
-        transaction.on_commit(partial(_queue_revoke, account.provider, sealed))
-
-
-def _queue_revoke(provider: str, sealed_token: str) -> None:
-    from connections.tasks import revoke_grant
-
-    revoke_grant.delay(provider, sealed_token)
+        enqueue_on_commit(REVOKE_GRANT, account.provider, sealed)
 
 
 def _apply_remote(connection: CalendarConnection, remote: RemoteCalendar) -> None:

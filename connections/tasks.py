@@ -2,13 +2,14 @@ from celery import shared_task
 from django.conf import settings
 
 from calsync.jobs import periodic_job
+from calsync.lib.queue import REVOKE_GRANT
 from connections.keepalive import accounts_idle, accounts_keep_alive
 from connections.oauth_state import oauth_states_delete_stale
 from connections.providers.base import ProviderError
 from connections.services import grant_revoke
 
 
-@shared_task(name="connections.revoke_grant", bind=True, acks_late=True, max_retries=6)
+@shared_task(name=REVOKE_GRANT, bind=True, acks_late=True, max_retries=6)
 def revoke_grant(self, provider: str, sealed_token: str) -> None:  # type: ignore[no-untyped-def]
     try:
         grant_revoke(provider=provider, sealed_token=sealed_token)

@@ -1,5 +1,5 @@
 """Creating, editing, moving and deleting events, answering invitations, and settling changes that failed
-or conflicted. Thin: each view checks ownership, parses its form and calls one service in events.changes.
+or conflicted. Thin: each view checks ownership, parses its form and calls one service in events.edits.
 
 Full pages with plain forms (they work without JavaScript); the week's script adds click-and-drag on the
 grid, which opens the new-event form with the times filled in, and drag-to-move, which posts `event_move`.
@@ -24,7 +24,8 @@ from accounts.models import User
 from connections.models import AccountStatus, CalendarConnection
 from connections.providers.base import RESPONSES
 from connections.providers.registry import adapter_for
-from events.changes import (
+from events.drafts import draft_of_row, shifted
+from events.edits import (
     FOLLOWING,
     EditRefused,
     change_discard,
@@ -35,7 +36,6 @@ from events.changes import (
     event_respond,
     event_update,
 )
-from events.drafts import draft_of_row, shifted
 from events.forms import EventForm, initial_for
 from events.models import CalendarEvent, ChangeScope, ChangeStatus, EventChange
 from events.selectors import shown_instant

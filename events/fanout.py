@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import F, Q, QuerySet
 from django.utils.timezone import now
 
+from calsync.lib.queue import SYNC_CONNECTION, enqueue
 from connections.models import AccountStatus, CalendarConnection, SyncState
 
 ENQUEUE_BATCH = 500
@@ -43,8 +44,6 @@ def connections_due(*, at: datetime | None = None) -> QuerySet[CalendarConnectio
 def syncs_enqueue_due(*, among: Collection[int] | None = None, progress: Callable[[str], None] | None = None) -> int:
     """Queue one sync task for each connection that is due (only those `among`, when given); returns how
     many were queued."""
-    from events.tasks import sync_connection_task  # the tasks module imports this one
-
     candidates = connections_due() if among is None else connections_due().filter(pk__in=among)
     due = list(candidates.values_list("pk", flat=True))
     for start in range(0, len(due), ENQUEUE_BATCH):
@@ -55,7 +54,7 @@ def syncs_enqueue_due(*, among: Collection[int] | None = None, progress: Callabl
         sent = 0
         try:
             for connection_id in batch:
-                sync_connection_task.delay(connection_id, queued_at=queued_at.isoformat())
+                enqueue(SYNC_CONNECTION, connection_id, queued_at=queued_at.isoformat())
                 sent += 1
         finally:
             # A broker failure part-way: the unsent ones are due again at the next round.

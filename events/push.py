@@ -16,21 +16,18 @@ whose create was in flight (what the create made is deleted again).
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Set
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils.timezone import now
 
 from audit.models import AuditAction
 from audit.services import record
-from connections.credentials import account_needs_reconnect, account_refresh, credentials_fresh
+from connections.credentials import CalendarSession
 from connections.models import CalendarConnection
 from connections.providers.base import (
     INTERRUPTS,
@@ -38,20 +35,18 @@ from connections.providers.base import (
     Conflict,
     Credentials,
     EventGone,
-    ProviderAdapter,
     ProviderError,
-    RemoteCalendar,
     RemoteEvent,
-    TokenRejected,
     WriteResult,
 )
 from connections.providers.registry import adapter_for
-from connections.providers.retry import backoff_seconds, before_each_request
-from events.changes import settled_status
+from connections.providers.retry import before_each_request
 from events.drafts import draft_from_payload, fields_snapshot, ref_of, row_fields, row_snapshot
+from events.leases import ConnectionLease
 from events.mapping import Unstorable, event_row
 from events.models import CalendarEvent, ChangeOperation, ChangeScope, ChangeStatus, EventChange, EventSyncStatus
-from events.sync import connection_claim, connection_release, connection_renew, provider_copy_store
+from events.outbox import change_failed, change_next, change_retry_later, dependents_queue, event_settle
+from events.upsert import provider_copy_store
 
 logger = logging.getLogger(__name__)
 
@@ -75,52 +70,16 @@ def connection_push(*, connection: CalendarConnection) -> PushResult:
     """Push the connection's due changes in order. Never runs beside its sync or another push."""
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("connection_push commits change by change; call it outside a transaction")
-    lease = connection_claim(connection)
+    lease = ConnectionLease.claim(connection)
     if lease is None:
         return PushResult(outcome=BUSY)
     result = PushResult(outcome="ok")
-    keeper = _LeaseKeeper(connection, lease)
     try:
-        with before_each_request(keeper.keep):
+        with before_each_request(lease.keep):
             _push_due(connection, result)
     finally:
-        connection_release(connection, keeper.lease)
+        lease.release()
     return result
-
-
-class _LeaseKeeper:
-    """Renews the connection's lease before a provider request once a third of it has passed, so a long
-    push (a slow provider, retries that wait) never lets a sync start beside it."""
-
-    def __init__(self, connection: CalendarConnection, lease: datetime) -> None:
-        self.connection, self.lease, self.renewed_at = connection, lease, time.monotonic()
-
-    def keep(self) -> None:
-        if time.monotonic() - self.renewed_at >= settings.SYNC_LEASE_SECONDS / 3:
-            self.lease = connection_renew(self.connection, self.lease)
-            self.renewed_at = time.monotonic()
-
-
-def changes_due(*, moment: datetime | None = None) -> list[int]:
-    """Connections with pending changes whose push is overdue (its queued task was lost): for the sweep."""
-    moment = moment or now()
-    overdue = moment - timedelta(seconds=settings.PUSH_LOST_AFTER_SECONDS)
-    return list(
-        EventChange.objects.filter(status=ChangeStatus.PENDING, next_attempt_at__lte=overdue)
-        .filter(connection__is_connected=True)
-        .values_list("connection_id", flat=True)
-        .distinct()
-    )
-
-
-def pushes_enqueue_due() -> int:
-    """Queue one push per connection with overdue changes (the periodic sweep); returns how many."""
-    from events.tasks import push_connection_task  # the tasks module imports this one
-
-    connection_ids = changes_due()
-    for connection_id in connection_ids:
-        push_connection_task.delay(connection_id)
-    return len(connection_ids)
 
 
 def _push_due(connection: CalendarConnection, result: PushResult) -> None:
@@ -128,7 +87,7 @@ def _push_due(connection: CalendarConnection, result: PushResult) -> None:
     adapter = adapter_for(connection.account.provider)
     if adapter is None:
         return
-    session = PushSession(connection, adapter)
+    session = CalendarSession(connection, adapter)
     done: set[int] = set()
     while True:
         # A change waiting for another (a new series for the old one's cut, a moved event's old copy for
@@ -156,52 +115,9 @@ def _push_due(connection: CalendarConnection, result: PushResult) -> None:
             result.pushed += 1
 
 
-class PushSession:
-    """The adapter and fresh credentials of one push, refreshed once if the provider rejects the token."""
-
-    def __init__(self, connection: CalendarConnection, adapter: ProviderAdapter) -> None:
-        self.connection = connection
-        self.adapter = adapter
-        self.calendar = RemoteCalendar(
-            remote_id=connection.remote_id,
-            name=connection.name,
-            timezone=connection.timezone,
-            is_primary=connection.is_primary,
-            read_only=connection.read_only,
-        )
-        self._credentials: Credentials | None = None
-        self.refreshed = False
-
-    @property
-    def credentials(self) -> Credentials:
-        if self._credentials is None:
-            self._credentials = credentials_fresh(self.connection.account)
-        return self._credentials
-
-    def refresh(self) -> None:
-        if self.refreshed or not self.adapter.uses_oauth:
-            raise TokenRejected("the provider rejected a freshly refreshed token")
-        self._credentials = account_refresh(self.connection.account, rejected_token=self.credentials.access_token)
-        self.refreshed = True
-
-
-def change_next(*, connection_id: int, done: Set[int] = frozenset()) -> EventChange | None:
-    """The connection's oldest pending change not waiting for another, leaving out those in `done`."""
-    return (
-        EventChange.objects.filter(connection_id=connection_id, status=ChangeStatus.PENDING, depends_on__isnull=True)
-        .exclude(pk__in=done)
-        .order_by("pk")
-        .first()
-    )
-
-
-def _push_one(session: PushSession, change: EventChange) -> str:
+def _push_one(session: CalendarSession, change: EventChange) -> str:
     try:
-        try:
-            written = _write(session, change)
-        except TokenRejected:
-            session.refresh()
-            written = _write(session, change)
+        written = session.call(partial(_write, session, change))
     except EventGone as gone:
         if change.operation == ChangeOperation.DELETE:
             _pushed(session.connection, change, None)
@@ -210,14 +126,14 @@ def _push_one(session: PushSession, change: EventChange) -> str:
     except Conflict as conflict:
         return ChangeStatus.CONFLICT if _conflict(session, change, str(conflict)) else "pushed"
     except AuthRevoked as revoked:
-        account_needs_reconnect(session.connection.account, reason=str(revoked))
-        _failed(change, f"Reconnect this calendar account, then retry: {revoked}")
+        # The session marked the account: the person reconnects, then retries.
+        change_failed(change, f"Reconnect this calendar account, then retry: {revoked}")
         return ChangeStatus.FAILED
     except ProviderError as error:
         if error.permanent:
-            _failed(change, str(error))
+            change_failed(change, str(error))
             return ChangeStatus.FAILED
-        if _retry_later(change, error):
+        if change_retry_later(change, error):
             raise _Retry from None
         return ChangeStatus.FAILED
     except INTERRUPTS:
@@ -226,14 +142,14 @@ def _push_one(session: PushSession, change: EventChange) -> str:
         # Our bug, or a change we cannot read: it fails alone (with a retry button) instead of stopping
         # every later change of the calendar.
         logger.exception("push of change %s failed", change.pk)
-        _failed(change, f"internal error ({type(error).__name__}); staff have the details in the log")
+        change_failed(change, f"internal error ({type(error).__name__}); staff have the details in the log")
         return ChangeStatus.FAILED
     _pushed(session.connection, change, written)
     return "pushed"
 
 
-def _write(session: PushSession, change: EventChange) -> WriteResult | None:
-    adapter, credentials, calendar = session.adapter, session.credentials, session.calendar
+def _write(session: CalendarSession, change: EventChange, credentials: Credentials) -> WriteResult | None:
+    adapter, calendar = session.adapter, session.calendar
     operation = change.operation
     if operation == ChangeOperation.CREATE:
         draft = draft_from_payload(change.payload)
@@ -284,7 +200,7 @@ def _pushed(connection: CalendarConnection, change: EventChange, written: WriteR
                 )
                 _drop_unnamed_exceptions(connection, written)
             return
-        _queue_dependents(current)
+        dependents_queue(current)
         current.delete()
         if change.operation == ChangeOperation.DELETE and (change.scope == ChangeScope.EVENT or written is None):
             # A deleted event or series; or an occurrence whose series the provider no longer has.
@@ -298,7 +214,7 @@ def _pushed(connection: CalendarConnection, change: EventChange, written: WriteR
         if event is not None:
             event = CalendarEvent.objects.filter(pk=event.pk).first()
         if event is not None:
-            CalendarEvent.objects.filter(pk=event.pk).update(sync_status=settled_status(event), updated_at=now())
+            event_settle(event)
 
 
 def _rebase_others(connection: CalendarConnection, change: EventChange, written: WriteResult) -> None:
@@ -341,19 +257,6 @@ def _drop_unnamed_exceptions(connection: CalendarConnection, written: WriteResul
         provider_event_id__isnull=False,
         deleted_at__isnull=True,
     ).exclude(provider_event_id__in=named).exclude(pk__in=waiting).update(deleted_at=now(), updated_at=now())
-
-
-def _queue_dependents(change: EventChange) -> None:
-    """Changes that waited for this one may go once it is gone; those of other calendars need a push."""
-    from events.tasks import push_connection_task  # the tasks module imports this one
-
-    others = set(
-        EventChange.objects.filter(depends_on=change)
-        .exclude(connection_id=change.connection_id)
-        .values_list("connection_id", flat=True)
-    )
-    for connection_id in others:
-        transaction.on_commit(partial(push_connection_task.delay, connection_id))
 
 
 def _adopt_id(event: CalendarEvent, provider_event_id: str, change: EventChange) -> None:
@@ -404,7 +307,7 @@ def _delete_rows(connection: CalendarConnection, change: EventChange, event: Cal
     doomed.update(deleted_at=moment, updated_at=moment, sync_status=EventSyncStatus.SYNCED)
 
 
-def _conflict(session: PushSession, change: EventChange, reason: str, *, gone: bool = False) -> bool:
+def _conflict(session: CalendarSession, change: EventChange, reason: str, *, gone: bool = False) -> bool:
     """The provider's copy changed (or went) since the person's edit: theirs wins in the calendar, the
     person's version waits in the change for them to re-apply or discard. False when it turns out the
     provider already holds the person's version (an earlier attempt landed)."""
@@ -487,44 +390,6 @@ def _conflict_message(reason: str, *, gone: bool, fetched: bool) -> str:
     return "The event was changed at the provider after you edited it: their version is shown. " + (
         "Re-apply yours or discard it."
     )
-
-
-def _failed(change: EventChange, reason: str) -> None:
-    with transaction.atomic():
-        updated = EventChange.objects.filter(pk=change.pk, status=ChangeStatus.PENDING).update(
-            status=ChangeStatus.FAILED,
-            attempts=change.attempts + 1,
-            last_error=reason[:2000],
-            next_attempt_at=None,
-            updated_at=now(),
-        )
-        if updated and change.event_id is not None:
-            CalendarEvent.objects.filter(pk=change.event_id).update(
-                sync_status=EventSyncStatus.FAILED, updated_at=now()
-            )
-    logger.warning("push of change %s failed for good: %s", change.pk, reason)
-
-
-def _retry_later(change: EventChange, error: ProviderError) -> bool:
-    """Schedule the next attempt; False when that was the last one (the change has failed)."""
-    attempts = change.attempts + 1
-    if attempts >= settings.PUSH_MAX_ATTEMPTS:
-        _failed(change, f"{error} (gave up after {attempts} attempts)")
-        return False
-    wait = max(push_backoff_seconds(attempts), error.retry_after or 0)
-    # Not `updated_at`: a retry is not an edit, and the push compares it to notice edits made meanwhile.
-    EventChange.objects.filter(pk=change.pk).update(
-        attempts=attempts, last_error=str(error)[:2000], next_attempt_at=now() + timedelta(seconds=wait)
-    )
-    from events.tasks import push_connection_task
-
-    push_connection_task.apply_async((change.connection_id,), countdown=wait)
-    return True
-
-
-def push_backoff_seconds(attempts: int) -> float:
-    full = min(settings.PUSH_BACKOFF_MAX_SECONDS, settings.PUSH_BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
-    return full / 2 + backoff_seconds(0, base=full / 2, cap=full / 2)
 
 
 def _locked_event(event_id: int | None) -> CalendarEvent | None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import partial
 
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.timezone import now
 
+from calsync.lib.queue import SYNC_CONNECTION, enqueue_on_commit
 from connections.models import CalendarConnection
 from events.models import SyncRun
 from events.sync import connection_sweep_confirm
@@ -29,9 +28,7 @@ def sync_runs_prune(*, days: int) -> int:
 
 def connection_sync_request(*, connection: CalendarConnection, full: bool = False) -> None:
     """Queue a sync of the connection once the current transaction commits (the "sync now" button)."""
-    from events.tasks import sync_connection_task  # the tasks module imports this one
-
-    transaction.on_commit(partial(sync_connection_task.delay, connection.pk, full))
+    enqueue_on_commit(SYNC_CONNECTION, connection.pk, full)
 
 
 def connection_sweep_confirm_and_sync(*, connection: CalendarConnection, actor: object) -> bool:

@@ -18,8 +18,6 @@ the provider removes it, so what was skipped stays visible beyond one run's note
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,28 +26,27 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
+from django.db.models import Case, CharField, Count, F, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Coalesce, NullIf
 from django.utils.timezone import now
 
 from audit.models import AuditAction
 from audit.services import record
-from connections.credentials import AccountInactive, account_needs_reconnect, account_refresh, credentials_fresh
+from connections.credentials import AccountInactive, CalendarSession
 from connections.models import CalendarConnection, ProviderAccount, SyncState
 from connections.providers.base import (
     AuthRevoked,
     ChangePage,
+    Credentials,
     CursorExpired,
     KnownEvent,
     KnownEvents,
     ProviderError,
-    RemoteCalendar,
-    RemoteEvent,
-    TokenRejected,
 )
 from connections.providers.registry import adapter_for
 from connections.providers.retry import backoff_seconds, before_each_request
 from events.drafts import fields_snapshot
+from events.leases import ConnectionLease, LeaseLost
 from events.mapping import EventRow, Unstorable, clean_text, event_row
 from events.models import (
     CalendarEvent,
@@ -60,37 +57,12 @@ from events.models import (
     SyncRun,
     UnreadableItem,
 )
-from events.upsert import events_upsert
+from events.upsert import SYNCED_FIELDS, events_upsert, exceptions_link
 
 logger = logging.getLogger(__name__)
 
-# The fields a sync writes; everything else (created_at, local two-way state) is left alone on update.
-SYNCED_FIELDS = (
-    "ical_uid",
-    "title",
-    "description",
-    "location",
-    "start",
-    "end",
-    "all_day",
-    "timezone",
-    "status",
-    "recurrence",
-    "recurrence_end",
-    "master_provider_event_id",
-    "original_start",
-    "metadata",
-    "provider_data",
-    "etag",
-    "deleted_at",
-    "updated_at",
-)
 SWEEP_BATCH = 1000
 MAX_NOTES = 50
-
-
-class LeaseLost(Exception):
-    """Another worker took over this connection (our lease lapsed): stop without writing."""
 
 
 @dataclass
@@ -129,7 +101,7 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
     a second caller gets outcome "skipped" straight away."""
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("sync_connection commits page by page; call it outside a transaction")
-    lease = _claim(connection)
+    lease = ConnectionLease.claim(connection, for_sync=True)
     if lease is None:
         # The sync under way serves this request too: the fan-out may queue the connection again.
         CalendarConnection.objects.filter(pk=connection.pk).update(sync_queued_at=None)
@@ -145,7 +117,7 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
     run.confirmed_deletions = connection.sweep_held_count if connection.sweep_confirmed else None
     ours, listed = True, False
     try:
-        with before_each_request(run.keep_lease):
+        with before_each_request(run.lease.keep):
             _sync(run, full=full)
         listed = True
     except LeaseLost:
@@ -171,7 +143,7 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
             if listed:
                 ProviderAccount.objects.filter(pk=connection.account_id).update(last_used_at=now())
             if ours:
-                _release(run)
+                run.lease.release()
             _finish_run(sync_run, result)
     return result
 
@@ -199,41 +171,6 @@ def connection_sweep_confirm(*, connection: CalendarConnection, actor: object) -
 # --- claiming -------------------------------------------------------------------------------------------
 
 
-def connection_claim(connection: CalendarConnection) -> datetime | None:
-    """Take the connection's lease (shared by its sync and its push, so they never overlap), if it is free
-    or lapsed; returns the lease's expiry, the holder's token for it."""
-    return _claim(connection, for_sync=False)
-
-
-def connection_renew(connection: CalendarConnection, lease: datetime) -> datetime:
-    """Extend a lease the caller holds; raises LeaseLost when another worker has taken it over."""
-    return _renew(connection, lease)
-
-
-def connection_release(connection: CalendarConnection, lease: datetime) -> None:
-    CalendarConnection.objects.filter(pk=connection.pk, sync_lease_until=lease).update(sync_lease_until=None)
-
-
-def _claim(connection: CalendarConnection, *, for_sync: bool = True) -> datetime | None:
-    """Take the connection's lease if it is free or lapsed; returns the lease's expiry, our token for it."""
-    moment = now()
-    # A unique expiry per claim (microseconds and a random offset) lets renewals check it is still ours.
-    lease = moment + timedelta(seconds=settings.SYNC_LEASE_SECONDS, microseconds=uuid.uuid4().int % 1000)
-    claimed = CalendarConnection.objects.filter(
-        Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=moment), pk=connection.pk, is_connected=True
-    ).update(sync_lease_until=lease, **({"sync_queued_at": None} if for_sync else {}))
-    return lease if claimed else None
-
-
-def _renew(connection: CalendarConnection, lease: datetime) -> datetime:
-    renewed = now() + timedelta(seconds=settings.SYNC_LEASE_SECONDS, microseconds=lease.microsecond % 1000)
-    if renewed <= lease:
-        renewed = lease + timedelta(microseconds=1)
-    if not CalendarConnection.objects.filter(pk=connection.pk, sync_lease_until=lease).update(sync_lease_until=renewed):
-        raise LeaseLost
-    return renewed
-
-
 def _close_abandoned_runs(connection: CalendarConnection) -> None:
     """Mark as failed the runs a dead worker left "running": we hold the lease, so none of them may go on
     (a worker that was only slow finds its lease gone and writes its own ending over this). Their end time
@@ -243,23 +180,17 @@ def _close_abandoned_runs(connection: CalendarConnection) -> None:
     )
 
 
-def _release(run: _Run) -> None:
-    # Only our own lease: if it lapsed and another worker claimed the connection, theirs stays.
-    CalendarConnection.objects.filter(pk=run.connection.pk, sync_lease_until=run.lease).update(sync_lease_until=None)
-
-
 # --- the run --------------------------------------------------------------------------------------------
 
 
 class _Run:
     """State of one run: the lease, what a full listing has seen, and the counts."""
 
-    def __init__(self, connection: CalendarConnection, lease: datetime, result: SyncResult, force_sweep: bool):
+    def __init__(self, connection: CalendarConnection, lease: ConnectionLease, result: SyncResult, force_sweep: bool):
         self.connection = connection
         self.lease = lease
         self.result = result
         self.force_sweep = force_sweep
-        self.renewed_at = time.monotonic()
         self.seen: set[str] = set()
         self.full = False
         self.window: tuple[datetime, datetime] | None = None
@@ -279,50 +210,35 @@ class _Run:
             )
         return self._unreadable
 
-    def renew(self) -> None:
-        self.lease = _renew(self.connection, self.lease)
-        self.renewed_at = time.monotonic()
-
-    def keep_lease(self) -> None:
-        """Before each provider request: renew the lease once a third of it has passed, so a page that takes
-        long (many requests, retries that wait) never lets it lapse under us. Raises LeaseLost."""
-        if time.monotonic() - self.renewed_at >= settings.SYNC_LEASE_SECONDS / 3:
-            self.renew()
-
 
 def _sync(run: _Run, *, full: bool) -> None:
     connection = run.connection
-    account = connection.account
-    adapter = adapter_for(account.provider)
+    adapter = adapter_for(connection.account.provider)
     if adapter is None:
-        raise ProviderError(f"no adapter for provider {account.provider!r}", permanent=True)
+        raise ProviderError(f"no adapter for provider {connection.account.provider!r}", permanent=True)
+    session = CalendarSession(connection, adapter)
     cursor = "" if full else connection.sync_cursor
-    credentials = credentials_fresh(account)
-    refreshed = False
     counted = (run.result.unchanged, run.result.skipped, len(run.result.notes))
-    while True:
-        pages = adapter.changes(credentials, _remote_calendar(connection), cursor, _known(connection))
-        try:
-            _consume(run, pages, cursor)
-            break
-        except CursorExpired as expired:
-            if not cursor:
-                raise ProviderError(f"the provider refused a full listing: {expired}", permanent=True) from expired
-            logger.info("connection %s: %s; listing everything", connection.pk, expired)
-            run.result.note(f"full resync: {expired}")
-            cursor = ""
-        except TokenRejected:
-            # The token lapsed mid-listing: refresh once and list again from the committed cursor.
-            if refreshed or not adapter.uses_oauth:
-                raise
-            credentials = account_refresh(account, rejected_token=credentials.access_token)
-            refreshed = True
-            # The pages after the committed cursor come again: count what they hold once.
-            run.result.unchanged, run.result.skipped = counted[:2]
-            del run.result.notes[counted[2] :]
-        except AuthRevoked as revoked:
-            account_needs_reconnect(account, reason=str(revoked))
-            raise
+
+    def listing(credentials: Credentials) -> None:
+        """The listing, from the committed cursor. A second time (the session refreshed a token that lapsed
+        mid-listing), the pages after that cursor come again: count what they hold once."""
+        nonlocal cursor
+        run.result.unchanged, run.result.skipped = counted[:2]
+        del run.result.notes[counted[2] :]
+        while True:
+            pages = adapter.changes(credentials, session.calendar, cursor, _known(connection))
+            try:
+                _consume(run, pages, cursor)
+                return
+            except CursorExpired as expired:
+                if not cursor:
+                    raise ProviderError(f"the provider refused a full listing: {expired}", permanent=True) from expired
+                logger.info("connection %s: %s; listing everything", connection.pk, expired)
+                run.result.note(f"full resync: {expired}")
+                cursor = ""
+
+    session.call(listing)
 
 
 def _consume(run: _Run, pages: Iterator[ChangePage], cursor: str) -> None:
@@ -337,7 +253,7 @@ def _consume(run: _Run, pages: Iterator[ChangePage], cursor: str) -> None:
             _apply_page(run, page)
             if page.last:
                 _finish_listing(run, page.cursor, whole=not run.retry_skips)
-            run.renew()
+            run.lease.renew()
         if page.last and run.retry_skips:
             # Moving the cursor past them would lose them until the next full listing; this run's pages
             # are kept, and the next run lists again from the committed cursor.
@@ -346,17 +262,6 @@ def _consume(run: _Run, pages: Iterator[ChangePage], cursor: str) -> None:
             run.result.full = run.full
             return
     raise ProviderError("the provider's listing ended without its last page", permanent=False)
-
-
-def _remote_calendar(connection: CalendarConnection) -> RemoteCalendar:
-    return RemoteCalendar(
-        remote_id=connection.remote_id,
-        name=connection.name,
-        color=connection.color,
-        timezone=connection.timezone,
-        is_primary=connection.is_primary,
-        read_only=connection.read_only,
-    )
 
 
 def _known(connection: CalendarConnection) -> KnownEvents:
@@ -447,7 +352,7 @@ def _apply_page(run: _Run, page: ChangePage) -> None:
     for pid in named:
         run.removed.pop(pid, None)
     run.removed.update((pid, None) for pid in page.removed if pid not in named)
-    _link_exceptions(connection, rows)
+    exceptions_link(connection, rows)
     read = (named | set(page.complete_series)) - unreadable.keys()
     _unreadable_settle(run, unreadable, read=read, removed=page.removed)
 
@@ -577,47 +482,6 @@ def _remove(connection: CalendarConnection, removed: list[str], result: SyncResu
         .exclude(master_provider_event_id__in=cancel_under)
         .update(deleted_at=moment, updated_at=moment)
     )
-
-
-def _link_exceptions(connection: CalendarConnection, rows: dict[str, EventRow]) -> None:
-    """Point exceptions at their masters: those in this page, and those that waited for a master in it."""
-    masters = {row.master_id for row in rows.values() if row.master_id}
-    masters.update(pid for pid, row in rows.items() if row.is_master)
-    if not masters:
-        return
-    master = CalendarEvent.objects.filter(
-        connection=connection, provider_event_id=OuterRef("master_provider_event_id"), deleted_at__isnull=True
-    ).values("pk")[:1]
-    CalendarEvent.objects.filter(connection=connection, master_provider_event_id__in=masters).update(
-        recurring_event=Subquery(master)
-    )
-
-
-def provider_copy_store(*, connection: CalendarConnection, events: Sequence[RemoteEvent], settle: set[str]) -> None:
-    """Store the provider's copy of what a two-way write left there, so the next inbound sync finds it
-    unchanged. Rows with changes of their own waiting to be pushed keep them, except those in `settle`
-    (the rows the write was about). Call it inside the push's transaction."""
-    rows: dict[str, EventRow] = {}
-    for remote in events:
-        try:
-            row = event_row(remote)
-        except Unstorable:
-            continue
-        rows[row.provider_event_id] = row
-    if not rows:
-        return
-    waiting = set(
-        CalendarEvent.objects.filter(connection=connection, provider_event_id__in=list(rows))
-        .exclude(sync_status=EventSyncStatus.SYNCED)
-        .values_list("provider_event_id", flat=True)
-    )
-    events_upsert(
-        connection_id=connection.pk,
-        rows={pid: row.fields for pid, row in rows.items() if pid in settle or pid not in waiting},
-        sync_status=EventSyncStatus.SYNCED,
-        update_fields=[*SYNCED_FIELDS, "sync_status"],
-    )
-    _link_exceptions(connection, rows)
 
 
 # --- the end of a listing -------------------------------------------------------------------------------
@@ -801,7 +665,7 @@ def _record_failure(run: _Run, exc: Exception) -> None:
         next_attempt = now() + timedelta(seconds=max(wait, retry_after or 0))
     # Only while the lease is ours (a worker that lost it must not overwrite the new owner's state), and a
     # held deletion stays held: only a listing settles it, and the confirm button needs it.
-    CalendarConnection.objects.filter(pk=connection.pk, sync_lease_until=run.lease).update(
+    CalendarConnection.objects.filter(pk=connection.pk, sync_lease_until=run.lease.until).update(
         sync_status=Case(
             When(sync_status=SyncState.HELD, then=F("sync_status")),
             default=Value(SyncState.ERROR),

@@ -4,9 +4,11 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from calsync.jobs import periodic_job
+from calsync.lib.queue import PUSH_CONNECTION, SYNC_CONNECTION
 from connections.models import CalendarConnection
 from events.fanout import syncs_enqueue_due
-from events.push import BUSY, connection_push, pushes_enqueue_due
+from events.outbox import pushes_enqueue_due
+from events.push import BUSY, connection_push
 from events.services import sync_runs_prune
 from events.sync import sync_connection
 
@@ -27,7 +29,7 @@ def sync_due() -> int:
 # No Celery retry: a failed sync records its backoff on the connection, and the periodic fan-out runs it
 # again when that has passed. Late ack: a worker killed mid-sync leaves the task to another worker, and
 # the lease plus per-page commits make the second run finish the job.
-@shared_task(name="events.sync_connection", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=SYNC_CONNECTION, acks_late=True, reject_on_worker_lost=True)
 def sync_connection_task(
     connection_id: int, full: bool = False, force_sweep: bool = False, queued_at: str | None = None
 ) -> str:
@@ -43,7 +45,7 @@ def sync_connection_task(
 
 # Queued once a change commits. Busy means the connection's sync (or another push) holds it: wait and try
 # again; past the retries, the periodic sweep below queues it.
-@shared_task(name="events.push_connection", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=40)
+@shared_task(name=PUSH_CONNECTION, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=40)
 def push_connection_task(self: Task, connection_id: int) -> str:
     connection = CalendarConnection.objects.select_related("account").filter(pk=connection_id).first()
     if connection is None or not connection.is_connected:

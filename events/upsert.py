@@ -1,4 +1,5 @@
-"""Insert or update many events at once, keyed by (connection, provider_event_id).
+"""Insert or update many events at once, keyed by (connection, provider_event_id); and the provider's copy
+that a push brings back, stored as the inbound sync stores it (`provider_copy_store`).
 
 A handful of rows goes through the ORM's `bulk_create`. A large page (a first sync lists thousands) is
 copied into a temporary table with COPY and merged with one `INSERT … ON CONFLICT`: several times faster,
@@ -15,10 +16,35 @@ from typing import Any
 from django.conf import settings
 from django.db import connection as db
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils.timezone import now
 
-from events.models import CalendarEvent
+from connections.models import CalendarConnection
+from connections.providers.base import RemoteEvent
+from events.mapping import EventRow, Unstorable, event_row
+from events.models import CalendarEvent, EventSyncStatus
 
+# The fields a sync writes; everything else (created_at, local two-way state) is left alone on update.
+SYNCED_FIELDS = (
+    "ical_uid",
+    "title",
+    "description",
+    "location",
+    "start",
+    "end",
+    "all_day",
+    "timezone",
+    "status",
+    "recurrence",
+    "recurrence_end",
+    "master_provider_event_id",
+    "original_start",
+    "metadata",
+    "provider_data",
+    "etag",
+    "deleted_at",
+    "updated_at",
+)
 _JSON_COLUMNS = frozenset({"metadata", "provider_data"})
 _STAGING = "calsync_event_rows"
 
@@ -90,3 +116,44 @@ def _db_columns(names: Sequence[str]) -> list[str]:
 
 def _quoted(column: str) -> str:
     return db.ops.quote_name(column)
+
+
+def provider_copy_store(*, connection: CalendarConnection, events: Sequence[RemoteEvent], settle: set[str]) -> None:
+    """Store the provider's copy of what a two-way write left there, so the next inbound sync finds it
+    unchanged. Rows with changes of their own waiting to be pushed keep them, except those in `settle`
+    (the rows the write was about). Call it inside the push's transaction."""
+    rows: dict[str, EventRow] = {}
+    for remote in events:
+        try:
+            row = event_row(remote)
+        except Unstorable:
+            continue
+        rows[row.provider_event_id] = row
+    if not rows:
+        return
+    waiting = set(
+        CalendarEvent.objects.filter(connection=connection, provider_event_id__in=list(rows))
+        .exclude(sync_status=EventSyncStatus.SYNCED)
+        .values_list("provider_event_id", flat=True)
+    )
+    events_upsert(
+        connection_id=connection.pk,
+        rows={pid: row.fields for pid, row in rows.items() if pid in settle or pid not in waiting},
+        sync_status=EventSyncStatus.SYNCED,
+        update_fields=[*SYNCED_FIELDS, "sync_status"],
+    )
+    exceptions_link(connection, rows)
+
+
+def exceptions_link(connection: CalendarConnection, rows: dict[str, EventRow]) -> None:
+    """Point exceptions at their masters: those in this page, and those that waited for a master in it."""
+    masters = {row.master_id for row in rows.values() if row.master_id}
+    masters.update(pid for pid, row in rows.items() if row.is_master)
+    if not masters:
+        return
+    master = CalendarEvent.objects.filter(
+        connection=connection, provider_event_id=OuterRef("master_provider_event_id"), deleted_at__isnull=True
+    ).values("pk")[:1]
+    CalendarEvent.objects.filter(connection=connection, master_provider_event_id__in=masters).update(
+        recurring_event=Subquery(master)
+    )

@@ -24,7 +24,7 @@ from calsync.lib.http import posted_next
 from connections.models import AccountStatus, CalendarConnection, SyncState
 from connections.selectors import unreadable_counts
 from events.calendar_colors import calendar_color
-from events.changes import edit_refusal, organized_elsewhere, own_attendee
+from events.edits import edit_refusal, organized_elsewhere, own_attendee
 from events.models import CalendarEvent, EventChange, EventSyncStatus
 from events.recurrence import RecurrenceError, Series, as_stored, occurrences_between, split_lines, zone_or_none
 from events.selectors import changes_to_settle, occurrence_end, occurrences_in_window, shown_instant, week_calendars

@@ -16,6 +16,7 @@ from django.db import connections
 from django.db.models import Q
 from django.utils.timezone import now
 
+from calsync.lib.queue import SYNC_CONNECTION, enqueue
 from connections.models import CalendarConnection
 from events.fanout import syncs_enqueue_due
 from events.models import SyncOutcome, SyncRun
@@ -85,12 +86,10 @@ class FinalPass:
 def final_pass(ids: list[int]) -> FinalPass:
     """One more sync of every calendar, queued straight to the workers (a calendar in backoff too), once the
     provider holds still: what the data check compares is what that sync left."""
-    from events.tasks import sync_connection_task
-
     started_at = now()
     started = time.perf_counter()
     for connection_id in ids:
-        sync_connection_task.delay(connection_id)
+        enqueue(SYNC_CONNECTION, connection_id)
     runs = SyncRun.objects.filter(connection_id__in=ids, started_at__gte=started_at, finished_at__isnull=False)
     while runs.values("connection_id").distinct().count() < len(ids):
         if time.perf_counter() - started > FINAL_TIMEOUT:

@@ -12,7 +12,8 @@ import pytest
 from audit.models import AuditAction, AuditLog
 from connections.models import AccountStatus, Provider
 from connections.providers.base import EventDraft
-from events.changes import (
+from events.drafts import draft_of_row
+from events.edits import (
     EditRefused,
     change_discard,
     event_create,
@@ -20,7 +21,6 @@ from events.changes import (
     event_respond,
     event_update,
 )
-from events.drafts import draft_of_row
 from events.models import CalendarEvent, ChangeOperation, ChangeScope, ChangeStatus, EventChange, EventSyncStatus
 from events.selectors import occurrences_in_window
 from tests.factories import make_account, make_connection, make_event

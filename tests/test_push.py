@@ -18,11 +18,13 @@ import pytest
 from django.utils.timezone import now
 
 from audit.models import AuditAction, AuditLog
+from connections.credentials import CalendarSession
 from connections.models import CalendarConnection, Provider
 from connections.providers.base import EventDraft
 from connections.providers.microsoft import SCOPES as MICROSOFT_SCOPES
 from connections.providers.registry import adapter_for
-from events.changes import (
+from events.drafts import draft_of_row
+from events.edits import (
     EditRefused,
     change_reapply,
     change_retry,
@@ -31,9 +33,9 @@ from events.changes import (
     event_respond,
     event_update,
 )
-from events.drafts import draft_of_row
 from events.models import CalendarEvent, ChangeScope, ChangeStatus, EventChange, EventSyncStatus
-from events.push import PushSession, changes_due, connection_push
+from events.outbox import changes_due
+from events.push import connection_push
 from events.selectors import occurrences_in_window
 from events.sync import sync_connection
 from tests.factories import make_account, make_connection
@@ -188,12 +190,12 @@ def draft(title: str, start: datetime = MONDAY, minutes: int = 45, **fields) -> 
     )
 
 
-def adapter_session(world: World) -> PushSession:
+def adapter_session(world: World) -> CalendarSession:
     """The adapter and credentials the push engine would use, to make a write by hand."""
     connection = CalendarConnection.objects.select_related("account").get(pk=world.connection.pk)
     adapter = adapter_for(connection.account.provider)
     assert adapter is not None
-    return PushSession(connection, adapter)
+    return CalendarSession(connection, adapter)
 
 
 def live(world: World) -> list[CalendarEvent]:

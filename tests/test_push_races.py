@@ -10,7 +10,7 @@ from datetime import UTC, timedelta
 
 import pytest
 
-from events.changes import (
+from events.edits import (
     change_discard,
     change_reapply,
     event_create,

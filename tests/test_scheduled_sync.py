@@ -136,7 +136,7 @@ def test_a_worker_pushes_a_change_once_it_commits_and_the_sweep_requeues_a_lost_
 ):
     from calsync.celery import app as celery_app
     from connections.providers.base import EventDraft
-    from events.changes import event_create
+    from events.edits import event_create
 
     connection = caldav_work_calendar(owner, caldav_account)
     start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

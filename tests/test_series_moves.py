@@ -21,8 +21,8 @@ import recurring_ical_events
 
 from connections.models import CalendarConnection
 from connections.providers.ical.series_moves import InexactMove, SeriesMove
-from events.changes import EditRefused, change_discard, event_update
 from events.drafts import draft_of_row
+from events.edits import EditRefused, change_discard, event_update
 from events.models import CalendarEvent, ChangeScope, ChangeStatus, EventChange
 from events.push import connection_push
 from events.selectors import occurrences_in_window

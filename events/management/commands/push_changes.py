@@ -3,10 +3,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from calsync.jobs import JobBusy, exclusively
+from calsync.lib.queue import PUSH_CONNECTION, enqueue
 from connections.models import CalendarConnection
 from events.models import ChangeStatus, EventChange
-from events.push import changes_due, connection_push, pushes_enqueue_due
-from events.tasks import push_connection_task, push_pending
+from events.outbox import changes_due, pushes_enqueue_due
+from events.push import connection_push
+from events.tasks import push_pending
 
 
 class Command(BaseCommand):
@@ -34,7 +36,7 @@ class Command(BaseCommand):
         connection_ids = self._connection_ids(options)
         if options["enqueue"]:
             for connection_id in connection_ids:
-                push_connection_task.delay(connection_id)
+                enqueue(PUSH_CONNECTION, connection_id)
             self.stdout.write(self.style.SUCCESS(f"{len(connection_ids)} pushes queued."))
             return
         totals = {"pushed": 0, "conflicts": 0, "failed": 0}

@@ -4,10 +4,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
 from calsync.jobs import JobBusy, exclusively
+from calsync.lib.queue import SYNC_CONNECTION, enqueue
 from connections.models import CalendarConnection
 from events.fanout import connections_due, syncs_enqueue_due
 from events.sync import SKIPPED, sync_connection
-from events.tasks import sync_connection_task, sync_due
+from events.tasks import sync_due
 
 
 class Command(BaseCommand):
@@ -42,7 +43,7 @@ class Command(BaseCommand):
         total = connections.count()
         if options["enqueue"]:
             for connection_id in connections.values_list("pk", flat=True).iterator():
-                sync_connection_task.delay(connection_id, options["full"], options["force_sweep"])
+                enqueue(SYNC_CONNECTION, connection_id, options["full"], options["force_sweep"])
             self.stdout.write(self.style.SUCCESS(f"{total} syncs queued."))
             return
         outcomes: dict[str, int] = {}

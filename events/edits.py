@@ -1,9 +1,10 @@
-"""Changes a person makes to events in calsync (two-way sync): saved at once, pushed by a worker.
+"""Edits a person makes to events in calsync (the outbound half of two-way sync): saved at once, pushed
+by a worker.
 
-Each service shows the change on the event row straight away (marked pending), records what to send in the
+Each service shows the edit on the event row straight away (marked pending), records what to send in the
 outbox (`EventChange`) and an audit row in the same transaction, and queues the push once it commits. A
 second edit of an event whose first edit has not been pushed yet folds into it: the provider gets the latest
-version, once. `events.push` sends the outbox.
+version, once. `events.push` sends the outbox. ("Changes" elsewhere are the provider's pages read inbound.)
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -22,7 +22,7 @@ from django.utils.timezone import now
 from audit.models import AuditAction
 from audit.services import record
 from connections.models import AccountStatus, CalendarConnection
-from connections.providers.base import RESPONSES, EventDraft, EventTime
+from connections.providers.base import RESPONSES, EventDraft, EventTime, ProviderAdapter
 from connections.providers.ical.series_moves import InexactMove, SeriesMove
 from connections.providers.registry import adapter_for
 from events.drafts import (
@@ -43,6 +43,15 @@ from events.models import (
     EventChange,
     EventStatus,
     EventSyncStatus,
+)
+from events.outbox import (
+    change_add,
+    change_reopen,
+    event_settle,
+    open_change,
+    open_changes,
+    settled_status,
+    user_or_none,
 )
 from events.recurrence import RecurrenceError, Series, split_lines, split_series, zone_or_none
 
@@ -70,7 +79,7 @@ def event_create(
         event = CalendarEvent.objects.create(
             connection=connection, sync_status=EventSyncStatus.PENDING, **row_fields(draft)
         )
-        _add_change(event, ChangeOperation.CREATE, payload=draft_payload(draft), notify=notify, actor=actor)
+        change_add(event, ChangeOperation.CREATE, payload=draft_payload(draft), notify=notify, actor=actor)
         _audit(AuditAction.EVENT_CREATED, event, actor, request, {"operation": "create"})
     return event
 
@@ -101,20 +110,20 @@ def event_update(
             if occurrence is None:
                 raise EditRefused("Which occurrence? Open it from the week view and try again.")
             target = _exception_row(event, occurrence)
-            _change_occurrence(target, event, draft, notify=notify, actor=actor)
+            _edit_occurrence(target, event, draft, notify=notify, actor=actor)
             event = target
         elif event.master_provider_event_id and scope == ChangeScope.OCCURRENCE:
-            _change_occurrence(event, _master_of(event), draft, notify=notify, actor=actor)
+            _edit_occurrence(event, _master_of(event), draft, notify=notify, actor=actor)
         elif event.master_provider_event_id and event.original_start is not None:
             # An exception, and the person chose the whole series: the series moves as the exception did.
             master = _locked(_master_of(event))
-            _change_event(master, _series_draft(master, draft, event.start), notify=notify, actor=actor)
+            _edit_event(master, _series_draft(master, draft, event.start), notify=notify, actor=actor)
             event = master
         else:
             if event.recurrence and occurrence is not None:
                 # The person moved one occurrence and chose the whole series: move the series as much.
                 draft = _series_draft(event, draft, occurrence)
-            _change_event(event, draft, notify=notify, actor=actor)
+            _edit_event(event, draft, notify=notify, actor=actor)
         _audit(AuditAction.EVENT_UPDATED, event, actor, request, {"operation": "update", "scope": scope})
     return event
 
@@ -161,12 +170,12 @@ def event_respond(*, event: CalendarEvent, response: str, actor: Any, request: H
         own = own_attendee(event)
         if own is None:
             raise EditRefused("You are not on this event's guest list, so there is nothing to answer.")
-        open_change = _open_change(event, ChangeOperation.RESPOND)
-        if open_change is not None:
-            open_change.payload = {**open_change.payload, "response": response}
-            _reopen(open_change)
+        answer = open_change(event, ChangeOperation.RESPOND)
+        if answer is not None:
+            answer.payload = {**answer.payload, "response": response}
+            change_reopen(answer)
         else:
-            _add_change(event, ChangeOperation.RESPOND, payload={"response": response}, actor=actor)
+            change_add(event, ChangeOperation.RESPOND, payload={"response": response}, actor=actor)
         own["response"] = response
         event.sync_status = settled_status(event)
         event.save(update_fields=["metadata", "sync_status", "updated_at"])
@@ -179,8 +188,8 @@ def change_retry(*, change: EventChange, actor: Any, request: HttpRequest | None
         change = EventChange.objects.select_for_update().get(pk=change.pk)
         if change.status != ChangeStatus.FAILED:
             return
-        _reopen(change)
-        _settle(change.event)
+        change_reopen(change)
+        event_settle(change.event)
         _audit_change(AuditAction.EVENT_UPDATED, change, actor, request, {"operation": "retry"})
 
 
@@ -216,7 +225,7 @@ def change_reapply(*, change: EventChange, actor: Any, request: HttpRequest | No
         event.deleted_at = None
         event.sync_status = EventSyncStatus.PENDING
         event.save()
-        _reopen(change)
+        change_reopen(change)
         _audit_change(AuditAction.EVENT_UPDATED, change, actor, request, {"operation": "reapply"})
 
 
@@ -237,7 +246,7 @@ def _discard(change: EventChange) -> None:
     change.delete()
     if event is not None:
         event = _locked(event)
-        if event.provider_event_id is None and not _open_changes(event).exists():
+        if event.provider_event_id is None and not open_changes(event).exists():
             # Never reached the provider: there is nothing to go back to.
             event.delete()
         else:
@@ -296,21 +305,15 @@ def _check_writable(connection: CalendarConnection, *, invitations: bool = False
     if connection.account.status != AccountStatus.ACTIVE:
         raise EditRefused("Reconnect this calendar account first: calsync cannot reach it right now.")
     adapter = adapter_for(connection.account.provider)
-    if adapter is None or type(adapter).create_event is _unimplemented_create():
+    if adapter is None or type(adapter).create_event is ProviderAdapter.create_event:
         raise EditRefused("calsync cannot change events in this kind of calendar yet.")
-
-
-def _unimplemented_create() -> Any:
-    from connections.providers.base import ProviderAdapter
-
-    return ProviderAdapter.create_event
 
 
 def _check_editable(event: CalendarEvent, *, deleting: bool = False) -> None:
     _check_writable(event.connection)
     if event.deleted_at is not None:
         raise EditRefused("This event has been deleted.")
-    if not deleting and _open_changes(event).filter(operation=ChangeOperation.DELETE).exists():
+    if not deleting and open_changes(event).filter(operation=ChangeOperation.DELETE).exists():
         raise EditRefused("This event is being deleted. If the deletion fails, you can discard it and edit again.")
     master = event.recurring_event if event.master_provider_event_id else None
     if organized_elsewhere(event) or (master is not None and organized_elsewhere(master)):
@@ -321,28 +324,26 @@ def _check_editable(event: CalendarEvent, *, deleting: bool = False) -> None:
         )
 
 
-# --- the local side of each kind of change --------------------------------------------------------------
+# --- the local side of each kind of edit ----------------------------------------------------------------
 
 
-def _change_event(event: CalendarEvent, draft: EventDraft, *, notify: bool, actor: Any) -> EventChange:
+def _edit_event(event: CalendarEvent, draft: EventDraft, *, notify: bool, actor: Any) -> EventChange:
     draft, moved_exceptions = _series_moved(event, draft)
-    pending_create = _open_change(event, ChangeOperation.CREATE)
+    pending_create = open_change(event, ChangeOperation.CREATE)
     if pending_create is not None:
         pending_create.payload = {**pending_create.payload, **draft_payload(draft)}
-        _reopen(pending_create)
+        change_reopen(pending_create)
         change = pending_create
     else:
-        open_update = _open_change(event, ChangeOperation.UPDATE, scope=ChangeScope.EVENT)
+        open_update = open_change(event, ChangeOperation.UPDATE, scope=ChangeScope.EVENT)
         if open_update is not None:
             open_update.base_etag = _seen_etag(open_update, event)
             open_update.payload = {**open_update.payload, **draft_payload(draft)}
             open_update.notify = open_update.notify or notify
-            _reopen(open_update)
+            change_reopen(open_update)
             change = open_update
         else:
-            change = _add_change(
-                event, ChangeOperation.UPDATE, payload=draft_payload(draft), notify=notify, actor=actor
-            )
+            change = change_add(event, ChangeOperation.UPDATE, payload=draft_payload(draft), notify=notify, actor=actor)
     if moved_exceptions:
         # A discard puts them back with the series; an exception moved twice goes back to where it was first.
         change.payload = {**change.payload, MOVED_EXCEPTIONS: {**moved_exceptions, **_moved_exceptions(change)}}
@@ -447,20 +448,20 @@ def _seen_etag(change: EventChange, event: CalendarEvent) -> str:
     return event.etag if change.status == ChangeStatus.CONFLICT else change.base_etag
 
 
-def _change_occurrence(
+def _edit_occurrence(
     target: CalendarEvent, master: CalendarEvent, draft: EventDraft, *, notify: bool, actor: Any
 ) -> None:
     if master.provider_event_id is None:
         raise EditRefused("This series has not reached the provider yet. Try again in a moment.")
     payload = {**draft_payload(draft), "series_all_day": master.all_day}
-    open_update = _open_change(target, ChangeOperation.UPDATE, scope=ChangeScope.OCCURRENCE)
+    open_update = open_change(target, ChangeOperation.UPDATE, scope=ChangeScope.OCCURRENCE)
     if open_update is not None:
         if open_update.status == ChangeStatus.CONFLICT:
             open_update.base_etag = target.etag if target.provider_event_id else master.etag
         open_update.payload = payload
-        _reopen(open_update)
+        change_reopen(open_update)
     else:
-        _add_change(
+        change_add(
             target,
             ChangeOperation.UPDATE,
             scope=ChangeScope.OCCURRENCE,
@@ -475,8 +476,8 @@ def _change_occurrence(
 def _cancel_occurrence(target: CalendarEvent, master: CalendarEvent, *, notify: bool, actor: Any) -> None:
     if master.provider_event_id is None:
         raise EditRefused("This series has not reached the provider yet. Try again in a moment.")
-    _open_changes(target).filter(operation=ChangeOperation.UPDATE).delete()
-    _add_change(
+    open_changes(target).filter(operation=ChangeOperation.UPDATE).delete()
+    change_add(
         target,
         ChangeOperation.DELETE,
         scope=ChangeScope.OCCURRENCE,
@@ -494,16 +495,16 @@ def _delete_event(event: CalendarEvent, *, notify: bool, actor: Any) -> None:
     if event.provider_event_id is None:
         # Never pushed (or on its way): nothing to delete at the provider. A create under way finds its
         # change gone when it finishes and deletes what it made.
-        _open_changes(event).delete()
+        open_changes(event).delete()
         event.delete()
         return
     # Edits not pushed yet are moot; the delete is based on the provider's version they started from.
-    superseded = list(_open_changes(event).exclude(operation=ChangeOperation.DELETE))
+    superseded = list(open_changes(event).exclude(operation=ChangeOperation.DELETE))
     base_etag = next((_seen_etag(change, event) for change in superseded if change.base_etag), event.etag)
     original: dict[str, Any] = next((change.original for change in superseded if change.original), {})
-    _open_changes(event).exclude(operation=ChangeOperation.DELETE).delete()
-    if not _open_changes(event).exists():
-        change = _add_change(event, ChangeOperation.DELETE, payload={}, notify=notify, actor=actor)
+    open_changes(event).exclude(operation=ChangeOperation.DELETE).delete()
+    if not open_changes(event).exists():
+        change = change_add(event, ChangeOperation.DELETE, payload={}, notify=notify, actor=actor)
         change.base_etag, change.original = base_etag, original or change.original
         change.save(update_fields=["base_etag", "original"])
     event.sync_status = EventSyncStatus.PENDING
@@ -533,21 +534,21 @@ def _move(
             sync_status=EventSyncStatus.PENDING,
             **row_fields(replace(draft, recurrence=()), metadata=event.metadata),
         )
-        create = _add_change(moved, ChangeOperation.CREATE, payload=draft_payload(draft), notify=notify, actor=actor)
+        create = change_add(moved, ChangeOperation.CREATE, payload=draft_payload(draft), notify=notify, actor=actor)
         if event.provider_event_id is None:
-            _open_changes(event).delete()
+            open_changes(event).delete()
             event.delete()
         else:
             # The old copy goes once the new one is there (so a failed create loses nothing), based on the
             # provider version the person last saw; it leaves the week now.
-            superseded = list(_open_changes(event))
+            superseded = list(open_changes(event))
             base_etag = next((_seen_etag(change, event) for change in superseded if change.base_etag), event.etag)
             original = next((change.original for change in superseded if change.original), row_snapshot(event))
-            _open_changes(event).delete()
+            open_changes(event).delete()
             EventChange.objects.create(
                 connection=old_connection,
                 event=event,
-                actor=_user_or_none(actor),
+                actor=user_or_none(actor),
                 operation=ChangeOperation.DELETE,
                 provider_event_id=event.provider_event_id,
                 base_etag=base_etag,
@@ -588,14 +589,14 @@ def _split(
     if at <= master.start:
         if draft is None:
             return None
-        _change_event(master, _series_draft(master, draft, at), notify=notify, actor=actor)
+        _edit_event(master, _series_draft(master, draft, at), notify=notify, actor=actor)
         return master
     series = Series(master.start, master.end - master.start, split_lines(master.recurrence), zone_of(master))
     try:
         before, after = split_series(series, at, all_day=master.all_day)
     except RecurrenceError as exc:
         raise EditRefused("This series' repeat rule cannot be cut here; change all occurrences instead.") from exc
-    cut = _change_event(master, replace(draft_of_row(master), recurrence=before), notify=notify, actor=actor)
+    cut = _edit_event(master, replace(draft_of_row(master), recurrence=before), notify=notify, actor=actor)
     # The occurrences from `at` on now belong to the new series (or to nobody): their exceptions go from
     # the week, and come back if the cut is discarded.
     tail = CalendarEvent.objects.filter(recurring_event=master, original_start__gte=at, deleted_at__isnull=True)
@@ -611,7 +612,7 @@ def _split(
         sync_status=EventSyncStatus.PENDING,
         **row_fields(following, metadata=master.metadata),
     )
-    change = _add_change(created, ChangeOperation.CREATE, payload=draft_payload(following), notify=notify, actor=actor)
+    change = change_add(created, ChangeOperation.CREATE, payload=draft_payload(following), notify=notify, actor=actor)
     # Made only once the old series is cut: else both would hold the same weeks.
     change.depends_on = cut
     change.save(update_fields=["depends_on"])
@@ -665,76 +666,6 @@ def _apply(event: CalendarEvent, draft: EventDraft) -> None:
     event.save()
 
 
-# --- the outbox -----------------------------------------------------------------------------------------
-
-
-def _add_change(
-    event: CalendarEvent,
-    operation: str,
-    *,
-    payload: dict[str, Any],
-    actor: Any,
-    scope: str = ChangeScope.EVENT,
-    notify: bool = False,
-    master: CalendarEvent | None = None,
-) -> EventChange:
-    change = EventChange.objects.create(
-        connection_id=event.connection_id,
-        event=event,
-        actor=_user_or_none(actor),
-        operation=operation,
-        scope=scope,
-        provider_event_id=event.provider_event_id or "",
-        master_provider_event_id=(master.provider_event_id or "") if master is not None else "",
-        original_start=event.original_start if master is not None else None,
-        base_etag=(event.etag if event.provider_event_id else (master.etag if master is not None else "")),
-        key=uuid.uuid4().hex if operation == ChangeOperation.CREATE else "",
-        payload=payload,
-        original=row_snapshot(event) if event.provider_event_id else {},
-        notify=notify,
-        next_attempt_at=now(),
-    )
-    event.sync_status = EventSyncStatus.PENDING
-    _queue_push(event.connection)
-    return change
-
-
-def _reopen(change: EventChange) -> None:
-    """Back in the queue from the first attempt (an edit folded in, a retry, a re-apply)."""
-    change.status, change.attempts, change.last_error, change.next_attempt_at = ChangeStatus.PENDING, 0, "", now()
-    change.save()
-    _queue_push(change.connection)
-
-
-def _open_changes(event: CalendarEvent) -> Any:
-    return EventChange.objects.filter(event=event)
-
-
-def _open_change(event: CalendarEvent, operation: str, *, scope: str | None = None) -> EventChange | None:
-    changes = _open_changes(event).select_for_update().filter(operation=operation)
-    if scope is not None:
-        changes = changes.filter(scope=scope)
-    return changes.order_by("pk").first()
-
-
-def settled_status(event: CalendarEvent) -> str:
-    """The row's sync status from its open changes: a conflict shows first, then a failure, then pending."""
-    statuses = set(EventChange.objects.filter(event=event).values_list("status", flat=True))
-    for status, shown in (
-        (ChangeStatus.CONFLICT, EventSyncStatus.CONFLICT),
-        (ChangeStatus.FAILED, EventSyncStatus.FAILED),
-        (ChangeStatus.PENDING, EventSyncStatus.PENDING),
-    ):
-        if status in statuses:
-            return shown
-    return EventSyncStatus.SYNCED if event.provider_event_id is not None else EventSyncStatus.PENDING
-
-
-def _settle(event: CalendarEvent | None) -> None:
-    if event is not None:
-        CalendarEvent.objects.filter(pk=event.pk).update(sync_status=settled_status(event), updated_at=now())
-
-
 def _locked(event: CalendarEvent) -> CalendarEvent:
     return CalendarEvent.objects.select_for_update(of=("self",)).select_related("connection__account").get(pk=event.pk)
 
@@ -748,19 +679,6 @@ def _master_of(event: CalendarEvent) -> CalendarEvent:
     if master is None:
         raise EditRefused("This occurrence's series is not in calsync, so it can only be changed at the provider.")
     return master
-
-
-def _queue_push(connection: CalendarConnection | int) -> None:
-    from events.tasks import push_connection_task  # the tasks module imports the push, which imports this
-
-    connection_id = connection if isinstance(connection, int) else connection.pk
-    transaction.on_commit(partial(push_connection_task.delay, connection_id))
-
-
-def _user_or_none(actor: Any) -> Any:
-    from accounts.models import User
-
-    return actor if isinstance(actor, User) else None
 
 
 def _audit(
