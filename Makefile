@@ -54,7 +54,7 @@ DEMO_ENV := DEMO_DIR=$(abspath $(DEMO_DIR)) DEMO_CALDAV_PORT=$(DEMO_CALDAV_PORT)
 run: $(INSTALLED)
 	DEBUG=1 $(BIN)/honcho run $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/honcho run $(BIN)/python manage.py setup_periodic_tasks
-	$(BIN)/python -m calsync.demo.caldav_server prepare --folder $(DEMO_DIR) --port $(DEMO_CALDAV_PORT)
+	$(BIN)/python -m demo.caldav_server prepare --folder $(DEMO_DIR) --port $(DEMO_CALDAV_PORT)
 	@echo
 	@echo "  calsync is starting at  http://127.0.0.1:$(PORT)/"
 	@echo "  sign in as  demo@example.com  with password  calsync-demo  (synced from the demo CalDAV server"

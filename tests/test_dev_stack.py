@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from calsync.demo.seed import DEMO_EMAIL, DEMO_USER_PASSWORD
+from demo.seed import DEMO_EMAIL, DEMO_USER_PASSWORD
 from tests.servers import ROOT, answers, free_port, process, wait_until
 
 pytestmark = pytest.mark.slow
