@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from demo.seed import DEMO_EMAIL, DEMO_USER_PASSWORD
-from tests.servers import ROOT, answers, free_port, process, wait_until
+from fakes.processes import ROOT, answers, free_port, process, wait_until
 
 pytestmark = pytest.mark.slow
 # Nothing configured, and nothing of the test suite's own trust or CalDAV settings either.

@@ -18,7 +18,7 @@ from accounts.models import User
 from connections.models import CalendarConnection, Provider
 from demo.seed import DEMO_EMAIL, DEMO_USER_PASSWORD, DEMO_ZONE
 from events.selectors import occurrences_in_window
-from tests.servers import free_port
+from fakes.processes import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 LONDON = ZoneInfo(DEMO_ZONE)
