@@ -54,7 +54,7 @@ DEMO_ENV := DEMO_DIR=$(abspath $(DEMO_DIR)) DEMO_CALDAV_PORT=$(DEMO_CALDAV_PORT)
 run: $(INSTALLED)
 	DEBUG=1 $(BIN)/honcho run $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/honcho run $(BIN)/python manage.py setup_periodic_tasks
-	$(BIN)/python -m calsync.demo.caldav_server prepare --folder $(DEMO_DIR) --port $(DEMO_CALDAV_PORT)
+	$(BIN)/python -m demo.caldav_server prepare --folder $(DEMO_DIR) --port $(DEMO_CALDAV_PORT)
 	@echo
 	@echo "  calsync is starting at  http://127.0.0.1:$(PORT)/"
 	@echo "  sign in as  demo@example.com  with password  calsync-demo  (synced from the demo CalDAV server"
@@ -84,7 +84,7 @@ audit: $(INSTALLED)
 
 # The bench's own database (created and migrated here; never the developer's) and Redis database.
 # BENCH_ARGS=--quick for a short run, --only 3,4,5 for some items; BENCH_<SIZE>=n sets one size (bench/config.py).
-# Items 1, 2 and 6 read the data set: `manage.py generate_dataset --users N` with the same DATABASE_URL.
+# Items 1, 2 and 6 read the data set: `python -m bench.dataset --users N` with the same DATABASE_URL.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/calsync_bench
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/5
 BENCH_ENV := DEBUG=0 \

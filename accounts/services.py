@@ -26,12 +26,6 @@ class SessionNotFound(Exception):
     """No live session of this person has that id (it ended, or it is someone else's)."""
 
 
-def sessions_clear_expired() -> int:
-    """Delete session rows past their expiry; returns how many went."""
-    deleted, _ = Session.objects.filter(expire_date__lt=now()).delete()
-    return deleted
-
-
 @transaction.atomic
 def session_end(*, user: User, key_hash: str, request: HttpRequest | None = None) -> None:
     """Sign one of the person's sessions out (the Devices page)."""

@@ -164,8 +164,6 @@ class SessionStore(SessionBase):
 
     @classmethod
     def clear_expired(cls) -> None:
-        from accounts.services import sessions_clear_expired
-
         sessions_clear_expired()
 
     @staticmethod
@@ -186,3 +184,9 @@ class SessionStore(SessionBase):
         if raw is None:
             return None
         return get_user_model()._meta.pk.to_python(raw)
+
+
+def sessions_clear_expired() -> int:
+    """Delete session rows past their expiry; returns how many went."""
+    deleted, _ = SessionStore.get_model_class().objects.filter(expire_date__lt=timezone.now()).delete()
+    return int(deleted)

@@ -3,7 +3,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.purge import deleted_purge
-from accounts.services import sessions_clear_expired
+from accounts.sessions import sessions_clear_expired
 from calsync.jobs import periodic_job
 
 

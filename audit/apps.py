@@ -6,4 +6,5 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit log"
 
     def ready(self) -> None:
-        from audit import checks  # noqa: F401  (registers the deployment check of the database role)
+        # The deployment check of the database role, and the receivers that audit the ground floor's work.
+        from audit import checks, signals  # noqa: F401

@@ -1,4 +1,4 @@
-"""The loopback Google fake (tests/fakes/google.py) served for the bench, and calendars connected to it."""
+"""The loopback Google fake (fakes/google.py) served for the bench, and calendars connected to it."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from accounts.models import User
 from bench.fixtures import google_account
 from connections.models import CalendarConnection
 from connections.providers.google import SCOPES as GOOGLE_SCOPES
-from tests.fakes import google
-from tests.fakes.server import serve
-from tests.fakes.tls import trust_test_ca
+from fakes import google
+from fakes.server import serve
+from fakes.tls import trust_test_ca
 
 SETTING_NAMES = (
     "GOOGLE_CLIENT_ID",

@@ -15,14 +15,14 @@ from django.db.models import QuerySet
 from django.utils.timezone import now
 
 from accounts.models import User
+from bench.dataset.people import DATASET_DOMAIN
 from connections.models import CalendarConnection, Provider, ProviderAccount
 
 BENCH_DOMAIN = "@bench.invalid"
-DATASET_DOMAIN = "@dataset.invalid"
 
 
 def dataset_users() -> QuerySet[User]:
-    return User.objects.filter(email__endswith=DATASET_DOMAIN)
+    return User.objects.filter(email__endswith=f"@{DATASET_DOMAIN}")
 
 
 def bench_user(label: str) -> User:

@@ -16,7 +16,7 @@ from bench.fakes import google_calendars, google_fake
 from bench.fixtures import bench_user, child_env
 from bench.payloads import google_events
 from bench.report import Figure, Report, Target, progress
-from tests.servers import ROOT
+from fakes.processes import ROOT
 
 
 def measure(report: Report, sizes: Sizes) -> None:

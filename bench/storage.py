@@ -8,7 +8,7 @@ from bench.fixtures import dataset_users
 from bench.report import Figure, Report, Target
 
 SEED_BYTES_PER_EVENT = 600 * 1000 * 1000 / 300_000
-NO_DATA_SET = "no data set: run generate_dataset"
+NO_DATA_SET = "no data set: run python -m bench.dataset"
 
 
 def measure(report: Report) -> None:

@@ -27,7 +27,7 @@ from bench.report import Figure, Report, Target, progress
 from connections.models import CalendarConnection
 from events.fanout import syncs_enqueue_due
 from events.models import SyncOutcome, SyncRun
-from tests.servers import BIN, process
+from fakes.processes import BIN, process
 
 CALENDARS_PER_ACCOUNT = 3
 CYCLE_TIMEOUT = 1800.0

@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "connections",
     "events",
     "audit",
+    "demo",
 ]
 
 MIDDLEWARE = [

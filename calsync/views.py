@@ -3,22 +3,11 @@ from __future__ import annotations
 import logging
 
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from events.views import week_current
-
 logger = logging.getLogger(__name__)
-
-
-@require_safe
-def home(request: HttpRequest) -> HttpResponse:
-    """The week view for a signed-in person; what calsync is, for everyone else."""
-    if request.user.is_authenticated:
-        return week_current(request)
-    return render(request, "home.html")
 
 
 @never_cache

@@ -3,6 +3,7 @@ from django.urls import path
 from events import edit_views, views
 
 urlpatterns = [
+    path("", views.home, name="home"),
     path("week/", views.week_pick, name="week_pick"),
     path("week/<str:day>/", views.week, name="week"),
     path("events/new/", edit_views.event_new, name="event_new"),

@@ -1,4 +1,4 @@
-"""The week view, an event's details, and showing or hiding a calendar in it.
+"""The home page (the week, once signed in), the week view, an event's details, and showing or hiding a calendar.
 
 Pages are whole documents; htmx requests (navigation, the legend, the detail panel) get the fragment they
 swap in. Every query is bounded: the viewer's calendars (one query), their occurrences (two), whatever the
@@ -44,6 +44,14 @@ def _user(request: HttpRequest) -> User:
 def _is_fragment(request: HttpRequest) -> bool:
     # htmx restoring history asks for the whole page (it keeps no copy of it: historyCacheSize is 0).
     return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    """The week view for a signed-in person; what calsync is, for everyone else."""
+    if request.user.is_authenticated:
+        return week_current(request)
+    return render(request, "home.html")
 
 
 @login_required

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from connections.models import CalendarConnection
-from tests.fakes.google import GoogleState
-from tests.sync_helpers import google_view, stored_view
+from fakes.google import GoogleState
+from fakes.sync_views import google_view, stored_view
 
 SHOWN = 5  # differences listed per calendar
 

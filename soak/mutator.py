@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.payloads import ZONE, google_events
-from tests.fakes.google import GoogleState, occurrence_id, occurrence_start
+from fakes.google import GoogleState, occurrence_id, occurrence_start
 
 NEAR_DAYS = (-14, 28)  # where new events start, in days from today
 # How often each kind of change comes, relative to the others.

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.servers import BIN, ROOT, answers, free_port, process, wait_until
+from fakes.processes import BIN, ROOT, answers, free_port, process, wait_until
 
 
 def web_env(env: dict[str, str], *, port: int, workers: int, static_root: Path) -> dict[str, str]:

@@ -13,9 +13,9 @@ from django.core.cache import cache
 from django.db import connections
 
 from accounts.models import User
-from tests.fakes import google, microsoft
-from tests.fakes.server import serve
-from tests.fakes.tls import trust_test_ca
+from fakes import google, microsoft
+from fakes.server import serve
+from fakes.tls import trust_test_ca
 
 # The real Radicale CalDAV server (session-wide) and a fresh account on it per test.
 pytest_plugins = ["tests.radicale"]

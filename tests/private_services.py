@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from tests.servers import free_port, wait_until
+from fakes.processes import free_port, wait_until
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 POSTGRES_USER = "postgres"  # the server refuses to run as root, so it runs as the packaged OS user

@@ -1,4 +1,4 @@
-"""Shared pieces of the sync tests: connected calendars at the fakes, and "the database equals the provider"."""
+"""Shared pieces of the sync tests: calendars connected at the fakes (fakes.sync_views compares after a sync)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from accounts.models import User
 from connections.models import CalendarConnection, Provider
 from connections.providers.google import SCOPES as GOOGLE_SCOPES
 from connections.providers.microsoft import SCOPES as MICROSOFT_SCOPES
-from events.models import CalendarEvent
+from fakes.google import GoogleState
+from fakes.microsoft import MicrosoftState
+from fakes.radicale import CalDAVAccount
 from tests.factories import make_account, make_connection
-from tests.fakes.google import GoogleState
-from tests.fakes.microsoft import MicrosoftState
-from tests.radicale import CalDAVAccount
 
 
 def google_calendar(user: User, fake: GoogleState, email: str = "olive@gmail.com") -> CalendarConnection:
@@ -61,31 +60,3 @@ def caldav_work_calendar(user: User, caldav_account: CalDAVAccount) -> CalendarC
         password=caldav_account.password,
     )
     return make_connection(account, remote_id=caldav_account.calendars["Work"], name="Work")
-
-
-def google_view(fake: GoogleState, calendar_id: str) -> dict[str, tuple[str, str, str]]:
-    """What Google holds for the calendar, as the sync must store it: id -> (title, status, etag).
-
-    Live events, and cancelled occurrences of live series (they hide that occurrence), as events.list
-    serves them. Titles lose NUL characters, which PostgreSQL cannot store (the sync drops them).
-    """
-    return {
-        event_id: (
-            resource.get("summary", "").replace("\x00", ""),
-            resource.get("status", "confirmed"),
-            resource["etag"],
-        )
-        for event_id, resource in fake.kept_events(calendar_id).items()
-    }
-
-
-def stored_view(connection: CalendarConnection) -> dict[str, tuple[str, str, str]]:
-    rows = CalendarEvent.objects.filter(connection=connection, deleted_at__isnull=True)
-    view: dict[str, tuple[str, str, str]] = {}
-    for pid, title, status, etag in rows.values_list("provider_event_id", "title", "status", "etag"):
-        if pid is None:
-            continue
-        if pid in view:
-            raise AssertionError(f"{pid} stored twice")
-        view[pid] = (title, status, etag)
-    return view

@@ -1,7 +1,7 @@
 """`make bench` on tiny sizes, so the harness cannot rot: every measurement runs and the report is written.
 
 No timing is asserted here (timings belong to the bench's report). A handful of @dataset.invalid people
-stand in for `generate_dataset`, so the data set's measurements (seed queries, week page, storage) run too.
+stand in for `python -m bench.dataset`, so the data set's measurements (seed queries, week page, storage) run too.
 """
 
 from __future__ import annotations

@@ -36,9 +36,9 @@ from connections.providers.caldav import reading as caldav_reading
 from connections.providers.caldav.client import resource_id
 from events.models import CalendarEvent, SyncOutcome
 from events.sync import sync_connection
+from fakes import tls
+from fakes.server import serve
 from tests.factories import make_account, make_connection
-from tests.fakes import tls
-from tests.fakes.server import serve
 
 pytestmark = pytest.mark.slow
 

@@ -39,11 +39,11 @@ from connections.providers.base import (
 )
 from connections.providers.caldav import CalDAVAdapter
 from connections.providers.caldav.client import resource_id
-from tests.fakes import tls
-from tests.fakes.server import serve
+from fakes import tls
+from fakes.server import serve
 
 if TYPE_CHECKING:  # a runtime import would keep pytest from rewriting asserts in the plugin
-    from tests.radicale import RadicaleServer
+    from fakes.radicale import RadicaleServer
 
 pytestmark = pytest.mark.slow
 

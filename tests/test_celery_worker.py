@@ -13,7 +13,7 @@ from django.utils.timezone import now
 
 from accounts.models import Session
 from accounts.tasks import clear_expired_sessions
-from tests.servers import BIN, process, wait_until
+from fakes.processes import BIN, process, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

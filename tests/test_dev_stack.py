@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from calsync.demo.seed import DEMO_EMAIL, DEMO_USER_PASSWORD
-from tests.servers import ROOT, answers, free_port, process, wait_until
+from demo.seed import DEMO_EMAIL, DEMO_USER_PASSWORD
+from fakes.processes import ROOT, answers, free_port, process, wait_until
 
 pytestmark = pytest.mark.slow
 # Nothing configured, and nothing of the test suite's own trust or CalDAV settings either.

@@ -21,8 +21,9 @@ from events.models import CalendarEvent, EventSyncStatus
 from events.sync import SYNCED_FIELDS, sync_connection
 from events.templatetags.events_week import attendees
 from events.upsert import events_upsert
+from fakes.sync_views import google_view, stored_view
 from tests.factories import make_account, make_connection
-from tests.sync_helpers import google_calendar, google_view, stored_view
+from tests.sync_helpers import google_calendar
 
 BERLIN = ZoneInfo("Europe/Berlin")
 PATHS = {"copy": 1, "orm": 10_000}  # SYNC_COPY_MIN_ROWS for each path

@@ -1,5 +1,5 @@
 """Faults between calsync and its providers, through the loopback Google and Graph fakes and a real Radicale
-(behind tests/fakes/caldav_proxy.py for what Radicale will not do on cue): 429 with Retry-After, Google's 403
+(behind fakes/caldav_proxy.py for what Radicale will not do on cue): 429 with Retry-After, Google's 403
 rateLimitExceeded, 500/503, timeouts, a connection reset halfway through a page, an expired cursor, a refused
 refresh token, malformed JSON and iCalendar, a 1 MB description, a page of 2,500 events, and a calendar that
 suddenly lists as empty.
@@ -50,15 +50,16 @@ from connections.services import account_connect
 from events.mapping import MAX_TEXT_LENGTH
 from events.models import CalendarEvent, EventStatus, SyncOutcome, SyncRun
 from events.sync import SyncResult, connection_sweep_confirm, sync_connection
+from fakes import caldav_proxy, tls
+from fakes.google import GoogleState
+from fakes.microsoft import MicrosoftState
+from fakes.processes import ROOT, wait_until
+from fakes.radicale import CalDAVAccount, RadicaleServer
+from fakes.server import serve
+from fakes.sync_views import google_view
+from fakes.sync_views import stored_view as stored_rows
 from tests.factories import make_account, make_connection
-from tests.fakes import caldav_proxy, tls
-from tests.fakes.google import GoogleState
-from tests.fakes.microsoft import MicrosoftState
-from tests.fakes.server import serve
-from tests.radicale import CalDAVAccount, RadicaleServer
-from tests.servers import ROOT, wait_until
-from tests.sync_helpers import caldav_work_calendar, google_calendar, google_view
-from tests.sync_helpers import stored_view as stored_rows
+from tests.sync_helpers import caldav_work_calendar, google_calendar
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the sync commits page by page
 
@@ -786,7 +787,7 @@ class UnsyncedRadicale(RadicaleServer):
 
 @pytest.fixture(scope="module")
 def radicale(tmp_path_factory):
-    """This module's own Radicale (tests/radicale.py's `caldav_account` makes its accounts here)."""
+    """This module's own Radicale (fakes/radicale.py's `caldav_account` makes its accounts here)."""
     server = UnsyncedRadicale(tmp_path_factory.mktemp("radicale"), tls.trust_test_ca())
     server.start()
     try:

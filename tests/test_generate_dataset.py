@@ -12,8 +12,9 @@ from allauth.account.models import EmailAddress
 from django.core.management import CommandError, call_command
 
 from audit.models import AuditLog
-from calsync.dataset.build import DEFAULT_NOW, DatasetExists, dataset_generate, dataset_reset, generated_users
-from calsync.dataset.people import DATASET_DOMAIN
+from bench.dataset.build import DEFAULT_NOW, DatasetExists, dataset_generate, dataset_reset, generated_users
+from bench.dataset.command import Command as GenerateDataset
+from bench.dataset.people import DATASET_DOMAIN
 from connections.models import CalendarConnection, OAuthState, ProviderAccount
 from events.models import CalendarEvent, EventSyncStatus
 from events.selectors import occurrences_in_window
@@ -108,7 +109,7 @@ def test_it_refuses_to_run_again_unless_reset():
     with pytest.raises(DatasetExists):
         dataset_generate(users=2, seed=1)
     with pytest.raises(CommandError, match="--reset"):
-        call_command("generate_dataset", "--users", "2", stdout=io.StringIO())
+        call_command(GenerateDataset(), "--users", "2", stdout=io.StringIO())
 
 
 def test_reset_removes_only_generated_people(owner):
@@ -125,7 +126,7 @@ def test_reset_removes_only_generated_people(owner):
 
 def test_the_command_prints_progress_and_a_summary():
     out = io.StringIO()
-    call_command("generate_dataset", "--users", "2", "--seed", "4", stdout=out)
+    call_command(GenerateDataset(), "--users", "2", "--seed", "4", stdout=out)
 
     text = out.getvalue()
     assert "pool:" in text

@@ -19,7 +19,7 @@ from connections.providers.base import (
 )
 from connections.providers.microsoft import SCOPES, MicrosoftAdapter
 from connections.providers.microsoft_events import DeltaCursor, Window, iana_zone_name
-from tests.fakes.microsoft import MicrosoftState
+from fakes.microsoft import MicrosoftState
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEKLY_TUESDAY = {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["tuesday"]}, "range": {"type": "noEnd"}}

@@ -20,7 +20,7 @@ from connections.providers.microsoft_recurrence import (
     overlapping,
     rrule_line,
 )
-from tests.fakes.microsoft_calendar import EventStore, occurrence_dates
+from fakes.microsoft_calendar import EventStore, occurrence_dates
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -31,8 +31,8 @@ from connections.providers.base import (
 )
 from connections.providers.microsoft import SCOPES, MicrosoftAdapter
 from connections.providers.microsoft_recurrence import RuleNotExpressible, patterned_recurrence, rrule_line
-from tests.fakes.microsoft import MicrosoftState
-from tests.fakes.microsoft_calendar import occurrence_dates, occurrence_id
+from fakes.microsoft import MicrosoftState
+from fakes.microsoft_calendar import occurrence_dates, occurrence_id
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -23,7 +23,7 @@ import trustme
 
 from connections.providers.caldav import CalDAVAdapter
 from connections.providers.netguard import UnsafeURL, address_allowed, guarded_session, url_check
-from tests.fakes.server import serve
+from fakes.server import serve
 
 
 @pytest.fixture(autouse=True)
@@ -381,7 +381,7 @@ def serve_on_ipv6_loopback() -> Iterator[str]:
     class IPv6Server(ThreadingHTTPServer):
         address_family = socket.AF_INET6
 
-    from tests.fakes.tls import test_ca
+    from fakes.tls import test_ca
 
     server = IPv6Server(("::1", 0), Redirect)
     server.daemon_threads = True

@@ -20,7 +20,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from oauthlib.oauth2.rfc6749.errors import InvalidGrantError
 
-from tests.fakes.base import decode_jwt_claims
+from fakes.base import decode_jwt_claims
 
 REDIRECT_URI = "https://calsync.test/connections/callback/"
 CALENDAR_SCOPES = [

@@ -13,7 +13,7 @@ from caldav.lib.error import AuthorizationError
 from caldav.lib.namespace import ns
 
 if TYPE_CHECKING:  # a runtime import would keep pytest from rewriting asserts in the plugin below
-    from tests.radicale import CalDAVAccount, RadicaleServer
+    from fakes.radicale import CalDAVAccount, RadicaleServer
 
 # Until conftest registers the fixtures. (Importing them here instead trips ruff's F811 on every test
 # that takes them as arguments.)

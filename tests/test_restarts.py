@@ -43,10 +43,11 @@ from events.fanout import connections_due
 from events.models import SyncOutcome, SyncRun
 from events.sync import ABANDONED_MESSAGE, SKIPPED, sync_connection
 from events.tasks import sync_connection_task, sync_due
-from tests.fakes.google import GoogleState
+from fakes.google import GoogleState
+from fakes.processes import BIN, ROOT, process, wait_until
+from fakes.sync_views import google_view, stored_view
 from tests.private_services import PrivatePostgres, PrivateRedis, private_postgres, private_redis
-from tests.servers import BIN, ROOT, process, wait_until
-from tests.sync_helpers import google_calendar, google_view, stored_view
+from tests.sync_helpers import google_calendar
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -323,7 +324,7 @@ def query(postgres: PrivatePostgres, database: str, sql: str, *params: object) -
 def private_stored_view(
     postgres: PrivatePostgres, database: str, connection_id: int
 ) -> dict[str, tuple[str, str, str]]:
-    """tests.sync_helpers.stored_view, read from the private database."""
+    """fakes.sync_views.stored_view, read from the private database."""
     rows = query(
         postgres, database,
         "SELECT provider_event_id, title, status, etag FROM calendar_events"

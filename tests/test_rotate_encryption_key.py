@@ -15,8 +15,8 @@ from django.db import connection, transaction
 from django.utils.timezone import now
 
 from audit.models import AuditAction, AuditLog
-from calsync.key_rotation import RotationFailure, encrypted_models, secrets_rotate
 from calsync.lib.crypto import generate_key, key_id_of
+from calsync.lib.key_rotation import RotationFailure, encrypted_models, secrets_rotate
 from connections.models import OAuthState, ProviderAccount
 from tests.factories import make_account
 

@@ -19,7 +19,7 @@ from connections.models import CalendarConnection, SyncState
 from events.models import CalendarEvent, EventChange, SyncOutcome, SyncRun
 from events.sync import TIME_LIMIT_MESSAGE
 from events.tasks import sync_connection_task
-from tests.servers import BIN, process, wait_until
+from fakes.processes import BIN, process, wait_until
 from tests.sync_helpers import caldav_work_calendar, google_calendar
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -15,10 +15,10 @@ from django.core.management import CommandError, call_command
 from django.utils.timezone import now
 
 from accounts.models import User
-from calsync.demo.seed import DEMO_EMAIL, DEMO_USER_PASSWORD, DEMO_ZONE
 from connections.models import CalendarConnection, Provider
+from demo.seed import DEMO_EMAIL, DEMO_USER_PASSWORD, DEMO_ZONE
 from events.selectors import occurrences_in_window
-from tests.servers import free_port
+from fakes.processes import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 LONDON = ZoneInfo(DEMO_ZONE)

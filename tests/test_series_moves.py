@@ -320,7 +320,7 @@ def test_a_series_that_did_not_move_or_changed_kind_moves_nothing():
 # Outlook keeps a series' exceptions in its recurrence blob and removes every one of them, changed and
 # deleted alike, when the series' pattern or start changes ([MS-OXOCAL] 3.1.4.7.3.5, "Updating a Recurring
 # Series"; Outlook warns "any exceptions associated with this recurring appointment will be lost"). The fake
-# does so (tests/fakes/microsoft_calendar.py, EventStore.update); calsync must then show what Outlook holds.
+# does so (fakes/microsoft_calendar.py, EventStore.update); calsync must then show what Outlook holds.
 
 
 def graph_series(fake_microsoft, world) -> str:

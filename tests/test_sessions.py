@@ -15,8 +15,7 @@ from django.test import Client
 from django.utils.timezone import now
 
 from accounts.models import Session
-from accounts.services import sessions_clear_expired
-from accounts.sessions import SessionStore
+from accounts.sessions import SessionStore, sessions_clear_expired
 from tests.conftest import PASSWORD
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36"

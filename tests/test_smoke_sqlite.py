@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.servers import BIN, ROOT, answers, free_port, process, wait_until
+from fakes.processes import BIN, ROOT, answers, free_port, process, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -14,13 +14,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from fakes.google import GoogleState
+from fakes.server import serve
 from soak import people, runner
 from soak.config import SoakConfig
 from soak.datacheck import compare
 from soak.report import markdown, write
 from soak.visitors import RETRIED, VirtualUser
-from tests.fakes.google import GoogleState
-from tests.fakes.server import serve
 from tests.sync_helpers import google_calendar
 
 BRIEF = SoakConfig(users=2, seconds=6, events=40, think=0.3, sync_interval=2)

@@ -17,10 +17,10 @@ from connections.models import CalendarConnection
 from events.models import CalendarEvent, SyncOutcome
 from events.selectors import occurrences_in_window
 from events.sync import sync_connection
+from fakes import caldav_proxy, tls
+from fakes.radicale import CalDAVAccount
+from fakes.server import serve
 from tests import test_ical_parsing
-from tests.fakes import caldav_proxy, tls
-from tests.fakes.server import serve
-from tests.radicale import CalDAVAccount
 from tests.sync_helpers import caldav_work_calendar
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,7 +14,8 @@ from audit.models import AuditAction, AuditLog
 from connections.models import AccountStatus, CalendarConnection, SyncState
 from events.models import CalendarEvent, SyncOutcome, SyncRun
 from events.sync import ABANDONED_MESSAGE, SKIPPED, connection_sweep_confirm, sync_connection
-from tests.sync_helpers import google_calendar, google_view, stored_view
+from fakes.sync_views import google_view, stored_view
+from tests.sync_helpers import google_calendar
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the sync commits page by page
 

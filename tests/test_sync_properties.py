@@ -19,7 +19,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from connections.models import CalendarConnection
 from events.models import SyncOutcome
 from events.sync import sync_connection
-from tests.sync_helpers import google_calendar, google_view, stored_view
+from fakes.sync_views import google_view, stored_view
+from tests.sync_helpers import google_calendar
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

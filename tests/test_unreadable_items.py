@@ -43,7 +43,7 @@ def first_seen(calendar: CalendarConnection, item: str) -> datetime:
 # --- CalDAV, against Radicale -------------------------------------------------------------------------------
 
 # Radicale refuses to store what calsync cannot read, so another client's broken write comes from the proxy in
-# front of it (tests/fakes/caldav_proxy.py), as in tests/test_faults.py, whose CalDAV calendar this borrows.
+# front of it (fakes/caldav_proxy.py), as in tests/test_faults.py, whose CalDAV calendar this borrows.
 radicale, side = test_faults.radicale, test_faults.side
 quick_retries = test_faults.quick_retries
 

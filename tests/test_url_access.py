@@ -51,9 +51,9 @@ from connections.providers.base import RESPONSES
 from events.edit_views import CHANGE_ACTIONS
 from events.models import CalendarEvent, ChangeScope, ChangeStatus, EventChange, SyncRun, UnreadableItem
 from events.week import week_start_for
+from fakes import google
+from fakes.server import serve
 from tests.factories import make_account, make_event
-from tests.fakes import google
-from tests.fakes.server import serve
 from tests.sync_helpers import google_calendar
 
 # Every private string of the owner carries this marker, so one search of a response finds any of them.

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from accounts.services import sessions_clear_expired
+from accounts.sessions import sessions_clear_expired
 
 
 class Command(BaseCommand):

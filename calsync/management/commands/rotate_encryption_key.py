@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter
 
-from calsync.key_rotation import RotationReport, secrets_rotate
+from calsync.lib.key_rotation import RotationReport, secrets_rotate
 
 
 class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -94,7 +94,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rruleset, rrulestr
 
-from tests.fakes.base import FakeHandler, LoggedRequest, break_off_midway, jwt_shaped, raw_answer, s256, with_query
+from fakes.base import FakeHandler, LoggedRequest, break_off_midway, jwt_shaped, raw_answer, s256, with_query
 
 ISSUER = "https://accounts.google.com"
 USERINFO = "https://www.googleapis.com/auth/userinfo."

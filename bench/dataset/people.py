@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from allauth.account.models import EmailAddress
 
 from accounts.models import User
-from calsync.dataset import graph_payloads
-from calsync.dataset import vocabulary as words
-from calsync.dataset.specs import pick_zone
+from bench.dataset import graph_payloads
+from bench.dataset import vocabulary as words
+from bench.dataset.specs import pick_zone
 from connections.models import AccountStatus, CalendarConnection, ProviderAccount, SyncState
 
 DATASET_DOMAIN = "dataset.invalid"

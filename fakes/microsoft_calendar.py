@@ -1,7 +1,7 @@
 """Outlook calendar events for the Microsoft Graph fake: events, recurring series, calendarView delta.
 
 Modelled (Graph v1.0: the event resource, patternedRecurrence, event: delta on a calendarView, delta query
-state tokens; tests/fakes/microsoft.py routes the requests here):
+state tokens; fakes/microsoft.py routes the requests here):
 
 - Events are kept as Outlook keeps them: start and end as wall-clock times in the zone they were written in
   (originalStartTimeZone, a Windows or an IANA name), all-day events as local midnights. A series is one
@@ -28,7 +28,7 @@ state tokens; tests/fakes/microsoft.py routes the requests here):
   outlook.body-content-type="text" returns bodies as text instead of HTML.
 - GET /me/events/{id}: a master (with its recurrence), a single event, or an occurrence/exception listed
   before; 404 ErrorItemNotFound otherwise.
-- Writes through Graph (create, patch, remove, answer; tests/fakes/microsoft.py documents the endpoints) turn
+- Writes through Graph (create, patch, remove, answer; fakes/microsoft.py documents the endpoints) turn
   a request body into the same changes the state helpers make (graph_changes: subject, body, location,
   start/end in their timeZone, isAllDay, recurrence, any other property as sent), so the delta cannot tell
   a write through Graph from a change made in Outlook. A repeated POST is recognised by its transactionId.
@@ -51,7 +51,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from tests.fakes.base import b64url
+from fakes.base import b64url
 
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")  # date.weekday()
 WEEK_INDEX = {"first": 0, "second": 1, "third": 2, "fourth": 3, "last": -1}
@@ -436,7 +436,7 @@ class EventStore:
         self.version += 1
         return occurrence_id(master_id, key)
 
-    # --- changes made through Graph (POST/PATCH/DELETE; tests/fakes/microsoft.py routes them) -----------
+    # --- changes made through Graph (POST/PATCH/DELETE; fakes/microsoft.py routes them) -----------
 
     def create(self, calendar_id: str, body: Mapping[str, Any], defaults: dict[str, Any]) -> tuple[StoredEvent, bool]:
         """POST .../events: the new event and True, or for a repeat of a POST with the same transactionId and

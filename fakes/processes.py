@@ -1,4 +1,4 @@
-"""Start the project's own processes (gunicorn, Celery) for tests, on loopback, and stop them."""
+"""Start the project's own processes (gunicorn, Celery) on loopback for tests, bench and soak, and stop them."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""Build a realistic data set for performance work: `manage.py generate_dataset --users 1000 [--seed 1]`.
+"""Build a realistic data set for performance work: `python -m bench.dataset --users 1000 [--seed 1]`.
 
-Only ever creates (and with --reset deletes) its own people, marked by addresses @dataset.invalid.
+A Django command that is not a management command (the bench is no app): `bench.dataset.__main__` runs it,
+and tests pass it to `call_command`. Only ever creates (and with --reset deletes) its own people, marked by
+addresses @dataset.invalid.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calsync.dataset.build import DEFAULT_NOW, DatasetExists, dataset_generate
+from bench.dataset.build import DEFAULT_NOW, DatasetExists, dataset_generate
 
 
 class Command(BaseCommand):

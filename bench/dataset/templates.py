@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from calsync.dataset import copy_text, google_payloads, graph_payloads, ical_payloads
-from calsync.dataset.specs import EventSpec, SpecMaker, pick_zone
+from bench.dataset import copy_text, google_payloads, graph_payloads, ical_payloads
+from bench.dataset.specs import EventSpec, SpecMaker, pick_zone
 from connections.providers.base import RemoteCalendar, RemoteEvent
 from connections.providers.microsoft_events import CANCELLED_MARK
 from events.mapping import EventRow, event_row

@@ -1,4 +1,4 @@
-"""Generate the data set, or remove it: the one entry point of `manage.py generate_dataset`."""
+"""Generate the data set, or remove it: the one entry point of `python -m bench.dataset`."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from django.db.models import QuerySet
 
 from accounts.models import User
 from audit.models import AuditLog
-from calsync.dataset import activity
-from calsync.dataset.events_loader import COLUMNS, Calendar, EventPlanner, RowWriter, row_count
-from calsync.dataset.people import DATASET_DOMAIN, make_people
-from calsync.dataset.templates import build_pool
+from bench.dataset import activity
+from bench.dataset.events_loader import COLUMNS, Calendar, EventPlanner, RowWriter, row_count
+from bench.dataset.people import DATASET_DOMAIN, make_people
+from bench.dataset.templates import build_pool
 from connections.models import CalendarConnection, OAuthState, ProviderAccount
 from events.models import CalendarEvent, EventChange, SyncRun
 

@@ -1,4 +1,4 @@
-"""A realistic, repeatable data set for performance work (`manage.py generate_dataset`, issue 9).
+"""A realistic, repeatable data set for performance work (`python -m bench.dataset`, issue 9).
 
 How it is built, and why it is fast:
 - `specs` draws provider-neutral event descriptions (titles, people, times, recurrence, exceptions) from a

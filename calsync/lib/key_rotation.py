@@ -1,7 +1,8 @@
 """Key rotation: re-encrypt every secret at rest under the newest key of ENCRYPTION_KEYS.
 
 The encrypted columns are found through the apps registry (every concrete model field that is an
-EncryptedTextField), so a new encrypted field is rotated without touching this module.
+EncryptedTextField), so a new encrypted field is rotated without touching this module. Like the fields, it
+knows no app: a run that changed something sends `secrets_rotated`, which the audit app records.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from typing import Any
 from django.apps import apps
 from django.db import models, transaction
 from django.db.models.functions import Cast, Left
+from django.dispatch import Signal
 
-from audit.models import AuditAction
-from audit.services import record
 from calsync.lib.crypto import FORMAT_VERSION, DecryptionError, Keyring, current_keyring, key_id_of
 from calsync.lib.fields import EncryptedTextField
 
 EncryptedModel = tuple[type[models.Model], tuple[EncryptedTextField, ...]]
+
+# Sent with `metadata` (counts and key ids only) when a run changed something, interrupted or not, after its
+# last committed batch; its receiver writes the SECRETS_ROTATED audit row (audit.signals).
+secrets_rotated = Signal()
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,9 @@ def secrets_rotate(
 
     A value that does not decrypt (unknown key id, tampered, not a ciphertext) is not fatal: it is reported
     by model, pk and field, its whole row is left as it is, and the run continues. `dry_run` counts what
-    would be re-encrypted (and what would fail) and writes nothing. A run that changed something writes one
-    SECRETS_ROTATED audit row with counts and the current key id, also when it was interrupted.
+    would be re-encrypted (and what would fail) and writes nothing. A run that changed something sends
+    `secrets_rotated`: one SECRETS_ROTATED audit row with counts and the current key id, also when it was
+    interrupted.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -111,7 +116,7 @@ def secrets_rotate(
     finally:
         # Batches commit one by one, so a run that stops half-way has changed secrets too: audit it as well.
         if not dry_run and report.rows_rotated:
-            record(action=AuditAction.SECRETS_ROTATED, actor=None, metadata=_audit_metadata(report, finished))
+            secrets_rotated.send(sender=RotationReport, metadata=_audit_metadata(report, finished))
     return report
 
 

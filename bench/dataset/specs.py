@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 
-from calsync.dataset import vocabulary as words
+from bench.dataset import vocabulary as words
 
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 # Only this many occurrences of a series are looked at when choosing its exceptions.

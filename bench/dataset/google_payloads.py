@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from calsync.dataset.specs import EventSpec, Person, Wall
+from bench.dataset.specs import EventSpec, Person, Wall
 from connections.providers.base import RemoteEvent
 from connections.providers.google_events import remote_event
 

@@ -9,9 +9,9 @@ import random
 from datetime import datetime, timedelta
 
 from audit.models import AuditAction
-from calsync.dataset import copy_text
-from calsync.dataset import vocabulary as words
-from calsync.dataset.people import PersonPlan
+from bench.dataset import copy_text
+from bench.dataset import vocabulary as words
+from bench.dataset.people import PersonPlan
 from connections.models import OAuthState
 
 AUDIT_COLUMNS = (

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from calsync.dataset.specs import WEEKDAY_CODES, EventSpec, Person, Wall
+from bench.dataset.specs import WEEKDAY_CODES, EventSpec, Person, Wall
 from connections.providers.base import RemoteCalendar, RemoteEvent
 from connections.providers.microsoft_events import (
     SPARSE_OCCURRENCE,

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
-from calsync.dataset.specs import EventSpec, Wall
+from bench.dataset.specs import EventSpec, Wall
 from connections.providers.base import RemoteEvent
 from connections.providers.ical.parsing import override_id, parse_resource
 

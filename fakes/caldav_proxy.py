@@ -36,7 +36,7 @@ from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 
-from tests.fakes.base import FakeHandler, break_off_midway, raw_answer
+from fakes.base import FakeHandler, break_off_midway, raw_answer
 
 DAV = "DAV:"
 CALDAV = "urn:ietf:params:xml:ns:caldav"

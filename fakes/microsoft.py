@@ -18,7 +18,7 @@ responses; Graph v1.0: user, calendar, paging, throttling, errors):
 - Graph /v1.0/me, /v1.0/me/calendar, /v1.0/me/calendars[/{id}]: Bearer token required (401
   InvalidAuthenticationToken), a Calendars.* permission for calendars (403 ErrorAccessDenied), $top/$skip paging
   with an absolute @odata.nextLink, $select honoured loosely.
-- Graph events (tests/fakes/microsoft_calendar.py models them): /v1.0/me/calendars/{id}/calendarView/delta and
+- Graph events (fakes/microsoft_calendar.py models them): /v1.0/me/calendars/{id}/calendarView/delta and
   /v1.0/me/calendarView/delta (the default calendar) with their $skiptoken/$deltatoken follow-ups, and
   /v1.0/me/events/{id}. Tests change events "in Outlook" with add_event, add_series, update_event,
   delete_event, update_occurrence, delete_occurrence, and lapse delta tokens with expire_delta_tokens.
@@ -85,7 +85,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
-from tests.fakes.base import (
+from fakes.base import (
     FakeHandler,
     LoggedRequest,
     b64url,
@@ -95,7 +95,7 @@ from tests.fakes.base import (
     s256,
     with_query,
 )
-from tests.fakes.microsoft_calendar import (
+from fakes.microsoft_calendar import (
     DEFAULT_DELTA_PAGE,
     DeltaRound,
     DuplicateTransaction,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from calsync.dataset import copy_text, google_payloads, graph_payloads, ical_payloads
-from calsync.dataset.templates import OWNER, SERIES_KINDS, STATIC_COLUMNS, RowTemplate, Template, exception_stamp_value
+from bench.dataset import copy_text, google_payloads, graph_payloads, ical_payloads
+from bench.dataset.templates import OWNER, SERIES_KINDS, STATIC_COLUMNS, RowTemplate, Template, exception_stamp_value
 from connections.providers.microsoft_events import cancelled_occurrence_id
 
 COLUMNS = (

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.fakes.tls import test_ca
+from fakes.tls import test_ca
 
 
 @contextmanager

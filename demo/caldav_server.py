@@ -4,7 +4,7 @@ calsync only talks to CalDAV servers over HTTPS, so the demo makes its own certi
 (trustme) and a bundle of the usual public authorities plus that one, which `make run` hands the app
 as REQUESTS_CA_BUNDLE. `prepare` writes the files once into the demo folder; `serve` runs Radicale.
 
-    python -m calsync.demo.caldav_server prepare|serve [--folder var/demo] [--port 5232]
+    python -m demo.caldav_server prepare|serve [--folder var/demo] [--port 5232]
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _write_bundle(files: DemoServerFiles) -> None:
 def _config(files: DemoServerFiles) -> str:
     folder = files.folder
     return f"""\
-# Written by `python -m calsync.demo.caldav_server prepare`; rewritten on every `make run`.
+# Written by `python -m demo.caldav_server prepare`; rewritten on every `make run`.
 [server]
 hosts = 127.0.0.1:{files.port}
 ssl = True

@@ -4,8 +4,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calsync.demo.caldav_server import DEFAULT_PORT, DEMO_PASSWORD, DEMO_USERNAME
-from calsync.demo.seed import DEMO_EMAIL, DEMO_USER_PASSWORD, DemoUnavailable, demo_seed
+from demo.caldav_server import DEFAULT_PORT, DEMO_PASSWORD, DEMO_USERNAME
+from demo.seed import DEMO_EMAIL, DEMO_USER_PASSWORD, DemoUnavailable, demo_seed
 
 
 class Command(BaseCommand):
