@@ -12,7 +12,7 @@ from django.conf import settings
 from accounts.models import User
 from bench.fixtures import google_account
 from connections.models import CalendarConnection
-from connections.providers.google import SCOPES as GOOGLE_SCOPES
+from connections.providers.google.client import SCOPES as GOOGLE_SCOPES
 from tests.fakes import google
 from tests.fakes.server import serve
 from tests.fakes.tls import trust_test_ca

@@ -20,7 +20,7 @@ from django.utils.timezone import now
 from audit.models import AuditAction, AuditLog
 from connections.models import CalendarConnection, Provider
 from connections.providers.base import EventDraft
-from connections.providers.microsoft import SCOPES as MICROSOFT_SCOPES
+from connections.providers.microsoft.client import SCOPES as MICROSOFT_SCOPES
 from connections.providers.registry import adapter_for
 from events.changes import (
     EditRefused,

@@ -1,5 +1,5 @@
 """Specs as Microsoft Graph events (times in UTC, bodies as text, as the sync asks for them), mapped through
-connections.providers.microsoft_events.
+connections.providers.microsoft.reading.
 
 A calendar view never holds series masters: the sync fetches each master and stores every occurrence in its
 window (a year back, two ahead) as a row of its own, plus the exceptions and, for occurrences the listing
@@ -18,7 +18,7 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from calsync.dataset.specs import WEEKDAY_CODES, EventSpec, Person, Wall
 from connections.providers.base import RemoteCalendar, RemoteEvent
-from connections.providers.microsoft_events import (
+from connections.providers.microsoft.reading import (
     SPARSE_OCCURRENCE,
     Window,
     _instance,

@@ -45,12 +45,12 @@ from connections.providers.base import (
     WriteRefused,
     WriteResult,
 )
-from connections.providers.microsoft import (
+from connections.providers.microsoft.client import (
     GraphItemNotFound,
     _graph_json,
     _graph_request,
 )
-from connections.providers.microsoft_events import (
+from connections.providers.microsoft.reading import (
     CANCELLED_MARK,
     HEADERS,
     SPARSE_OCCURRENCE,
@@ -61,7 +61,7 @@ from connections.providers.microsoft_events import (
     cancelled_occurrence,
     iana_zone_name,
 )
-from connections.providers.microsoft_recurrence import (
+from connections.providers.microsoft.recurrence import (
     RuleNotExpressible,
     UnsupportedRecurrence,
     patterned_recurrence,

@@ -177,7 +177,7 @@ class GoogleAdapter(ProviderAdapter):
     ) -> Iterator[ChangePage]:
         # events.list sends every changed event whole, so there is nothing to skip fetching: `known` is unused.
         # Imported here: the events module builds on this one's call_api.
-        from connections.providers.google_events import change_pages
+        from connections.providers.google.reading import change_pages
 
         return change_pages(calendar_service(credentials), calendar, cursor)
 
@@ -186,7 +186,7 @@ class GoogleAdapter(ProviderAdapter):
     def create_event(
         self, credentials: Credentials, calendar: RemoteCalendar, draft: EventDraft, *, key: str, notify: bool
     ) -> WriteResult:
-        from connections.providers import google_writes
+        from connections.providers.google import writing as google_writes
 
         return google_writes.create_event(calendar_service(credentials), calendar, draft, key=key, notify=notify)
 
@@ -200,7 +200,7 @@ class GoogleAdapter(ProviderAdapter):
         etag: str,
         notify: bool,
     ) -> WriteResult:
-        from connections.providers import google_writes
+        from connections.providers.google import writing as google_writes
 
         service = calendar_service(credentials)
         return google_writes.update_event(service, calendar, ref, draft, etag=etag, notify=notify)
@@ -208,7 +208,7 @@ class GoogleAdapter(ProviderAdapter):
     def delete_event(
         self, credentials: Credentials, calendar: RemoteCalendar, ref: EventRef, *, etag: str, notify: bool
     ) -> WriteResult | None:
-        from connections.providers import google_writes
+        from connections.providers.google import writing as google_writes
 
         return google_writes.delete_event(calendar_service(credentials), calendar, ref, etag=etag, notify=notify)
 
@@ -222,7 +222,7 @@ class GoogleAdapter(ProviderAdapter):
         etag: str,
         notify: bool,
     ) -> WriteResult:
-        from connections.providers import google_writes
+        from connections.providers.google import writing as google_writes
 
         service = calendar_service(credentials)
         return google_writes.respond(service, calendar, ref, response, etag=etag, notify=notify)
@@ -230,7 +230,7 @@ class GoogleAdapter(ProviderAdapter):
     def fetch_event(
         self, credentials: Credentials, calendar: RemoteCalendar, provider_event_id: str
     ) -> list[RemoteEvent]:
-        from connections.providers import google_writes
+        from connections.providers.google import writing as google_writes
 
         return google_writes.fetch_event(calendar_service(credentials), calendar, provider_event_id)
 

@@ -150,7 +150,7 @@ class MicrosoftAdapter(ProviderAdapter):
         self, credentials: Credentials, calendar: RemoteCalendar, cursor: str, known: KnownEvents
     ) -> Iterator[ChangePage]:
         # Imported here: microsoft_events builds on this module's Graph helpers.
-        from connections.providers.microsoft_events import calendar_changes
+        from connections.providers.microsoft.reading import calendar_changes
 
         return calendar_changes(credentials, calendar, cursor, known)
 
@@ -161,7 +161,7 @@ class MicrosoftAdapter(ProviderAdapter):
     def create_event(
         self, credentials: Credentials, calendar: RemoteCalendar, draft: EventDraft, *, key: str, notify: bool
     ) -> WriteResult:
-        from connections.providers.microsoft_writes import create_event
+        from connections.providers.microsoft.writing import create_event
 
         return create_event(credentials, calendar, draft, key=key)
 
@@ -175,14 +175,14 @@ class MicrosoftAdapter(ProviderAdapter):
         etag: str,
         notify: bool,
     ) -> WriteResult:
-        from connections.providers.microsoft_writes import update_event
+        from connections.providers.microsoft.writing import update_event
 
         return update_event(credentials, calendar, ref, draft, etag=etag)
 
     def delete_event(
         self, credentials: Credentials, calendar: RemoteCalendar, ref: EventRef, *, etag: str, notify: bool
     ) -> WriteResult | None:
-        from connections.providers.microsoft_writes import delete_event
+        from connections.providers.microsoft.writing import delete_event
 
         return delete_event(credentials, calendar, ref, etag=etag)
 
@@ -196,14 +196,14 @@ class MicrosoftAdapter(ProviderAdapter):
         etag: str,
         notify: bool,
     ) -> WriteResult:
-        from connections.providers.microsoft_writes import respond
+        from connections.providers.microsoft.writing import respond
 
         return respond(credentials, calendar, ref, response)
 
     def fetch_event(
         self, credentials: Credentials, calendar: RemoteCalendar, provider_event_id: str
     ) -> list[RemoteEvent]:
-        from connections.providers.microsoft_writes import fetch_event
+        from connections.providers.microsoft.writing import fetch_event
 
         return fetch_event(credentials, calendar, provider_event_id)
 

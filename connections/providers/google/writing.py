@@ -53,8 +53,8 @@ from connections.providers.base import (
     WriteRefused,
     WriteResult,
 )
-from connections.providers.google import RATE_LIMIT_REASONS, api_error, call_api, error_reasons
-from connections.providers.google_events import UnusableItem, remote_event
+from connections.providers.google.client import RATE_LIMIT_REASONS, api_error, call_api, error_reasons
+from connections.providers.google.reading import UnusableItem, remote_event
 from connections.providers.series_moves import SeriesMove
 
 # 403 reasons that say the calendar (or this event) will not take the write, as opposed to a rate limit.

@@ -41,8 +41,8 @@ from connections.providers.base import (
     RemoteEvent,
     SkippedItem,
 )
-from connections.providers.microsoft import GraphItemNotFound, _graph_get
-from connections.providers.microsoft_recurrence import (
+from connections.providers.microsoft.client import GraphItemNotFound, _graph_get
+from connections.providers.microsoft.recurrence import (
     UnsupportedRecurrence,
     first_occurrence,
     overlapping,

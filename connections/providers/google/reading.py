@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connections.providers.base import ChangePage, EventTime, ProviderError, RemoteCalendar, RemoteEvent, SkippedItem
-from connections.providers.google import call_api
+from connections.providers.google.client import call_api
 from connections.providers.retry import with_retries
 
 logger = logging.getLogger(__name__)
