@@ -17,7 +17,8 @@ from connections.providers.base import (
     RemoteCalendar,
     RemoteEvent,
 )
-from connections.providers.microsoft.client import SCOPES, MicrosoftAdapter
+from connections.providers.microsoft import MicrosoftAdapter
+from connections.providers.microsoft.client import SCOPES
 from connections.providers.microsoft.reading import DeltaCursor, Window, iana_zone_name
 from tests.fakes.microsoft import MicrosoftState
 

@@ -29,7 +29,8 @@ from connections.providers.base import (
     WriteRefused,
     WriteResult,
 )
-from connections.providers.microsoft.client import SCOPES, MicrosoftAdapter
+from connections.providers.microsoft import MicrosoftAdapter
+from connections.providers.microsoft.client import SCOPES
 from connections.providers.microsoft.recurrence import RuleNotExpressible, patterned_recurrence, rrule_line
 from tests.fakes.microsoft import MicrosoftState
 from tests.fakes.microsoft_calendar import occurrence_dates, occurrence_id

@@ -1,6 +1,8 @@
-"""Google Calendar: OAuth 2.0 with PKCE (google-auth-oauthlib), tokens (google-auth), and the Calendar API
+"""Google's client: OAuth 2.0 with PKCE (google-auth-oauthlib), tokens (google-auth), and the Calendar API
 (google-api-python-client with its bundled discovery document). Endpoints come from settings (GOOGLE_*).
-Events are read in google_events and written in google_writes; this module holds the adapter and the client.
+
+The only module of this package where Google's HTTP and library errors become ProviderErrors: reading and
+writing run their requests through `call_api` and `send`.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ import functools
 import http.client
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 import google.auth.exceptions
@@ -32,207 +34,129 @@ from connections.providers.base import (
     AuthorizationFailed,
     AuthorizationStart,
     AuthRevoked,
-    ChangePage,
+    Conflict,
     Credentials,
     CursorExpired,
-    EventDraft,
-    EventRef,
+    EventGone,
     Grant,
-    KnownEvents,
-    ProviderAdapter,
     ProviderError,
     RateLimited,
-    RemoteCalendar,
-    RemoteEvent,
     TokenRejected,
-    WriteResult,
+    WriteRefused,
 )
 from connections.providers.http import network_failure, raise_for_transient, timeout_seconds
-from connections.providers.values import decode_jwt_claims, hex_color_or_blank
+from connections.providers.values import decode_jwt_claims
 
 # Read and write events on every calendar, plus who the person is (the OIDC subject and email).
 SCOPES = ("openid", "https://www.googleapis.com/auth/userinfo.email", "https://www.googleapis.com/auth/calendar")
 CALENDAR_SCOPE = SCOPES[2]
-WRITABLE_ROLES = {"owner", "writer"}
 # errors[].reason of the v3 error body, and details[].reason (google.rpc.ErrorInfo) of the newer one.
 RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "RATE_LIMIT_EXCEEDED"}
+# 403 reasons that say the calendar (or this event) will not take the write, as opposed to a rate limit.
+READ_ONLY_REASONS = {"requiredAccessLevel", "forbidden"}
+NOT_ORGANIZER_REASONS = {"forbiddenForNonOrganizer"}
+SCOPE_REASONS = {"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
 
 T = TypeVar("T")
 
 
-class GoogleAdapter(ProviderAdapter):
-    provider: ClassVar[str] = "google"
-    can_revoke: ClassVar[bool] = True
-    uses_oauth: ClassVar[bool] = True
-    can_choose_notify: ClassVar[bool] = True  # sendUpdates on every write
+class DuplicateId(Exception):
+    """events.insert answered 409: an event with this id exists already."""
 
-    required_settings: ClassVar[tuple[str, ...]] = ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")
 
-    # --- connect ------------------------------------------------------------------------------------
+# --- OAuth ----------------------------------------------------------------------------------------------
 
-    def authorization_start(self, *, redirect_uri: str, state: str, login_hint: str = "") -> AuthorizationStart:
-        flow = _flow(redirect_uri)
-        extra = {"login_hint": login_hint} if login_hint else {}
-        # offline + consent: Google sends a refresh token only on a consent screen.
-        url, _ = flow.authorization_url(state=state, access_type="offline", prompt="consent", **extra)
-        return AuthorizationStart(url=url, flow={"code_verifier": flow.code_verifier})
 
-    def authorization_finish(self, *, flow: dict[str, Any], params: Mapping[str, str], redirect_uri: str) -> Grant:
-        code = params.get("code", "")
-        if not code:
-            raise AuthorizationFailed("Google sent you back without an authorization code. Please try again.")
-        oauth_flow = _flow(redirect_uri, code_verifier=str(flow.get("code_verifier", "")))
-        try:
-            oauth_flow.fetch_token(code=code, timeout=timeout_seconds())
-        except Warning as changed:
-            # oauthlib warns when the granted scopes differ from the requested ones: the person unticked
-            # calendar access on Google's consent screen.
-            granted = getattr(changed, "token", {}).get("scope", "")
-            if CALENDAR_SCOPE not in str(granted).split():
-                raise AuthorizationFailed(
-                    "calsync needs permission to see and edit your Google calendars. Connect again and leave "
-                    "that box ticked."
-                ) from None
-            raise AuthorizationFailed("Google granted different permissions than calsync asked for.") from None
-        except OAuth2Error as exc:
-            raise AuthorizationFailed(f"Google refused the sign-in ({exc.error}). Please try again.") from None
-        except requests.RequestException as exc:
-            raise ProviderError(f"Google token endpoint: {network_failure(exc)}") from None
-        except (ValueError, TypeError) as exc:  # not the JSON it should be
-            raise ProviderError(f"Google token endpoint: malformed response ({type(exc).__name__})") from None
-        google_credentials = oauth_flow.credentials
-        identity = _identity_from_id_token(google_credentials.id_token)
-        if not google_credentials.refresh_token:
-            raise AuthorizationFailed("Google did not grant offline access. Please connect again.")
-        return Grant(credentials=_credentials_from_google(google_credentials), identity=identity)
+def start_authorization(*, redirect_uri: str, state: str, login_hint: str = "") -> AuthorizationStart:
+    flow = _flow(redirect_uri)
+    extra = {"login_hint": login_hint} if login_hint else {}
+    # offline + consent: Google sends a refresh token only on a consent screen.
+    url, _ = flow.authorization_url(state=state, access_type="offline", prompt="consent", **extra)
+    return AuthorizationStart(url=url, flow={"code_verifier": flow.code_verifier})
 
-    def refresh(self, credentials: Credentials) -> Credentials:
-        if not credentials.refresh_token:
-            raise AuthRevoked("no refresh token stored")
-        google_credentials = google.oauth2.credentials.Credentials(
-            token=None,
-            refresh_token=credentials.refresh_token,
-            token_uri=settings.GOOGLE_TOKEN_URI,
-            client_id=settings.GOOGLE_CLIENT_ID,
-            client_secret=settings.GOOGLE_CLIENT_SECRET,
-            scopes=list(credentials.scopes) or list(SCOPES),
+
+def finish_authorization(*, flow: dict[str, Any], params: Mapping[str, str], redirect_uri: str) -> Grant:
+    code = params.get("code", "")
+    if not code:
+        raise AuthorizationFailed("Google sent you back without an authorization code. Please try again.")
+    oauth_flow = _flow(redirect_uri, code_verifier=str(flow.get("code_verifier", "")))
+    try:
+        oauth_flow.fetch_token(code=code, timeout=timeout_seconds())
+    except Warning as changed:
+        # oauthlib warns when the granted scopes differ from the requested ones: the person unticked
+        # calendar access on Google's consent screen.
+        granted = getattr(changed, "token", {}).get("scope", "")
+        if CALENDAR_SCOPE not in str(granted).split():
+            raise AuthorizationFailed(
+                "calsync needs permission to see and edit your Google calendars. Connect again and leave "
+                "that box ticked."
+            ) from None
+        raise AuthorizationFailed("Google granted different permissions than calsync asked for.") from None
+    except OAuth2Error as exc:
+        raise AuthorizationFailed(f"Google refused the sign-in ({exc.error}). Please try again.") from None
+    except requests.RequestException as exc:
+        raise ProviderError(f"Google token endpoint: {network_failure(exc)}") from None
+    except (ValueError, TypeError) as exc:  # not the JSON it should be
+        raise ProviderError(f"Google token endpoint: malformed response ({type(exc).__name__})") from None
+    google_credentials = oauth_flow.credentials
+    identity = _identity_from_id_token(google_credentials.id_token)
+    if not google_credentials.refresh_token:
+        raise AuthorizationFailed("Google did not grant offline access. Please connect again.")
+    return Grant(credentials=_credentials_from_google(google_credentials), identity=identity)
+
+
+def refresh(credentials: Credentials) -> Credentials:
+    if not credentials.refresh_token:
+        raise AuthRevoked("no refresh token stored")
+    google_credentials = google.oauth2.credentials.Credentials(
+        token=None,
+        refresh_token=credentials.refresh_token,
+        token_uri=settings.GOOGLE_TOKEN_URI,
+        client_id=settings.GOOGLE_CLIENT_ID,
+        client_secret=settings.GOOGLE_CLIENT_SECRET,
+        scopes=list(credentials.scopes) or list(SCOPES),
+    )
+    try:
+        google_credentials.refresh(GoogleAuthRequest(session=requests.Session()))
+    except google.auth.exceptions.RefreshError as exc:
+        # invalid_grant: the person revoked access, changed their password, or the token lapsed.
+        # (invalid_client is our configuration, not their grant: it must not ask them to reconnect.)
+        if _refresh_error_code(exc) == "invalid_grant":
+            raise AuthRevoked("Google refused the refresh token (invalid_grant)") from None
+        raise ProviderError("Google token refresh failed", permanent=not exc.retryable) from None
+    except google.auth.exceptions.TransportError as exc:  # google-auth's wrapper of the requests failure
+        raise ProviderError(f"Google token endpoint: {network_failure(exc.__cause__ or exc)}") from None
+    except (ValueError, TypeError) as exc:
+        raise ProviderError(f"Google token endpoint: malformed response ({type(exc).__name__})") from None
+    # Google keeps the refresh token; google-auth carries the old one over.
+    return _credentials_from_google(google_credentials)
+
+
+def revoke(credentials: Credentials) -> None:
+    # Revoking the refresh token withdraws the whole grant (and its access tokens).
+    token = credentials.refresh_token or credentials.access_token
+    if not token:
+        return
+    timeout = timeout_seconds()
+    try:
+        response = requests.post(
+            settings.GOOGLE_REVOKE_URI,
+            data={"token": token},
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=timeout,
         )
-        try:
-            google_credentials.refresh(GoogleAuthRequest(session=requests.Session()))
-        except google.auth.exceptions.RefreshError as exc:
-            # invalid_grant: the person revoked access, changed their password, or the token lapsed.
-            # (invalid_client is our configuration, not their grant: it must not ask them to reconnect.)
-            if _refresh_error_code(exc) == "invalid_grant":
-                raise AuthRevoked("Google refused the refresh token (invalid_grant)") from None
-            raise ProviderError("Google token refresh failed", permanent=not exc.retryable) from None
-        except google.auth.exceptions.TransportError as exc:  # google-auth's wrapper of the requests failure
-            raise ProviderError(f"Google token endpoint: {network_failure(exc.__cause__ or exc)}") from None
-        except (ValueError, TypeError) as exc:
-            raise ProviderError(f"Google token endpoint: malformed response ({type(exc).__name__})") from None
-        # Google keeps the refresh token; google-auth carries the old one over.
-        return _credentials_from_google(google_credentials)
+    except requests.RequestException as exc:
+        raise ProviderError(f"Google revoke: {network_failure(exc)}") from None
+    raise_for_transient(response, "Google revoke")
+    if response.status_code == 200:
+        return
+    # 400 invalid_token: already revoked or expired, which is what we wanted.
+    if response.status_code == 400 and _error_code(response) == "invalid_token":
+        return
+    raise ProviderError(f"Google revoke: unexpected {response.status_code}", permanent=True)
 
-    def revoke(self, credentials: Credentials) -> None:
-        # Revoking the refresh token withdraws the whole grant (and its access tokens).
-        token = credentials.refresh_token or credentials.access_token
-        if not token:
-            return
-        timeout = timeout_seconds()
-        try:
-            response = requests.post(
-                settings.GOOGLE_REVOKE_URI,
-                data={"token": token},
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                timeout=timeout,
-            )
-        except requests.RequestException as exc:
-            raise ProviderError(f"Google revoke: {network_failure(exc)}") from None
-        raise_for_transient(response, "Google revoke")
-        if response.status_code == 200:
-            return
-        # 400 invalid_token: already revoked or expired, which is what we wanted.
-        if response.status_code == 400 and _error_code(response) == "invalid_token":
-            return
-        raise ProviderError(f"Google revoke: unexpected {response.status_code}", permanent=True)
 
-    # --- read ---------------------------------------------------------------------------------------
-
-    def list_calendars(self, credentials: Credentials) -> list[RemoteCalendar]:
-        service = calendar_service(credentials)
-        calendars: list[RemoteCalendar] = []
-        page_token: str | None = None
-        while True:
-            request = service.calendarList().list(pageToken=page_token, maxResults=250, showHidden=False)
-            page = call_api(request.execute, "Google calendarList")
-            # A body cut short arrives as a str, not a dict: a clear error, not an AttributeError.
-            if not isinstance(page, dict) or not isinstance(page.get("items", []), list):
-                raise ProviderError("Google calendarList: malformed response (not a calendar list)")
-            calendars.extend(_remote_calendar(item) for item in page.get("items", []) if isinstance(item, dict))
-            page_token = page.get("nextPageToken")
-            if not page_token:
-                return calendars
-
-    def changes(
-        self, credentials: Credentials, calendar: RemoteCalendar, cursor: str, known: KnownEvents
-    ) -> Iterator[ChangePage]:
-        # events.list sends every changed event whole, so there is nothing to skip fetching: `known` is unused.
-        # Imported here: the events module builds on this one's call_api.
-        from connections.providers.google.reading import change_pages
-
-        return change_pages(calendar_service(credentials), calendar, cursor)
-
-    # --- write (google_writes; imported there and then because it builds on this module) --------------
-
-    def create_event(
-        self, credentials: Credentials, calendar: RemoteCalendar, draft: EventDraft, *, key: str, notify: bool
-    ) -> WriteResult:
-        from connections.providers.google import writing as google_writes
-
-        return google_writes.create_event(calendar_service(credentials), calendar, draft, key=key, notify=notify)
-
-    def update_event(
-        self,
-        credentials: Credentials,
-        calendar: RemoteCalendar,
-        ref: EventRef,
-        draft: EventDraft,
-        *,
-        etag: str,
-        notify: bool,
-    ) -> WriteResult:
-        from connections.providers.google import writing as google_writes
-
-        service = calendar_service(credentials)
-        return google_writes.update_event(service, calendar, ref, draft, etag=etag, notify=notify)
-
-    def delete_event(
-        self, credentials: Credentials, calendar: RemoteCalendar, ref: EventRef, *, etag: str, notify: bool
-    ) -> WriteResult | None:
-        from connections.providers.google import writing as google_writes
-
-        return google_writes.delete_event(calendar_service(credentials), calendar, ref, etag=etag, notify=notify)
-
-    def respond(
-        self,
-        credentials: Credentials,
-        calendar: RemoteCalendar,
-        ref: EventRef,
-        response: str,
-        *,
-        etag: str,
-        notify: bool,
-    ) -> WriteResult:
-        from connections.providers.google import writing as google_writes
-
-        service = calendar_service(credentials)
-        return google_writes.respond(service, calendar, ref, response, etag=etag, notify=notify)
-
-    def fetch_event(
-        self, credentials: Credentials, calendar: RemoteCalendar, provider_event_id: str
-    ) -> list[RemoteEvent]:
-        from connections.providers.google import writing as google_writes
-
-        return google_writes.fetch_event(calendar_service(credentials), calendar, provider_event_id)
+# --- the Calendar API -----------------------------------------------------------------------------------
 
 
 def calendar_service(credentials: Credentials) -> Any:
@@ -307,14 +231,67 @@ def error_reasons(exc: HttpError) -> set[str]:
 
     The client library keeps only one of those lists in `error_details` (details when both are there).
     """
+    error = _error_object(exc)
+    entries = [entry for name in ("errors", "details") if isinstance(error.get(name), list) for entry in error[name]]
+    return {str(entry.get("reason", "")) for entry in entries if isinstance(entry, dict)} - {""}
+
+
+def _error_object(exc: HttpError) -> dict[str, Any]:
+    """The `error` object of Google's error body; empty when the body has none."""
     try:
         error = json.loads(exc.content or b"{}").get("error", {})
     except (ValueError, AttributeError):  # not JSON, or JSON that is not an object
-        return set()
-    if not isinstance(error, dict):
-        return set()
-    entries = [entry for name in ("errors", "details") if isinstance(error.get(name), list) for entry in error[name]]
-    return {str(entry.get("reason", "")) for entry in entries if isinstance(entry, dict)} - {""}
+        return {}
+    return error if isinstance(error, dict) else {}
+
+
+def send(request: Any, what: str, *, if_match: str = "", duplicate_is_ok: bool = False) -> dict[str, Any]:
+    """Run one write-side request (no retries here: the push retries the whole write, which is safe to
+    repeat) and turn Google's answers into the write errors of the contract."""
+    if if_match:
+        request.headers["If-Match"] = if_match
+
+    def execute() -> Any:
+        try:
+            return request.execute()
+        except HttpError as exc:
+            if duplicate_is_ok and int(exc.resp.status) == 409:
+                raise DuplicateId from None
+            raise _write_error(exc, what) from None
+
+    body = call_api(execute, what)
+    if body in ("", None):  # events.delete answers 204 without a body
+        return {}
+    if not isinstance(body, dict):
+        raise ProviderError(f"{what}: malformed response (not an event)")
+    return body
+
+
+def _write_error(exc: HttpError, what: str) -> ProviderError:
+    status = int(exc.resp.status)
+    reasons = error_reasons(exc)
+    if status in (404, 410):
+        return EventGone(f"{what}: the event is no longer at Google ({status})")
+    if status == 412:
+        return Conflict("The event changed at Google since calsync last saw it.")
+    if status == 403 and not reasons & RATE_LIMIT_REASONS:
+        if reasons & NOT_ORGANIZER_REASONS:
+            return WriteRefused("Only the organizer can change this event; you can answer the invitation.")
+        if reasons & SCOPE_REASONS:
+            return WriteRefused("calsync may not change your Google calendars. Connect Google again and allow it.")
+        if reasons & READ_ONLY_REASONS:
+            return WriteRefused("You can only read this Google calendar, so calsync cannot change its events.")
+    if status == 400:
+        message = _error_message(exc)
+        return WriteRefused(f"Google did not accept this event{': ' + message if message else '.'}")
+    return api_error(exc, what)
+
+
+def _error_message(exc: HttpError) -> str:
+    return str(_error_object(exc).get("message") or "")[:300]
+
+
+# --- OAuth helpers ---------------------------------------------------------------------------------------
 
 
 def _flow(redirect_uri: str, code_verifier: str | None = None) -> Flow:
@@ -350,17 +327,6 @@ def _identity_from_id_token(id_token: str | None) -> AccountIdentity:
     if claims.get("aud") != settings.GOOGLE_CLIENT_ID or not claims.get("sub"):
         raise AuthorizationFailed("Google's answer did not identify your account. Please try again.")
     return AccountIdentity(external_id=str(claims["sub"]), email=str(claims.get("email", "")))
-
-
-def _remote_calendar(item: dict[str, Any]) -> RemoteCalendar:
-    return RemoteCalendar(
-        remote_id=str(item["id"]),
-        name=str(item.get("summaryOverride") or item.get("summary") or item["id"])[:255],
-        color=hex_color_or_blank(item.get("backgroundColor")),
-        timezone=str(item.get("timeZone", ""))[:64],
-        is_primary=bool(item.get("primary", False)),
-        read_only=item.get("accessRole") not in WRITABLE_ROLES,
-    )
 
 
 def _refresh_error_code(exc: google.auth.exceptions.RefreshError) -> str:

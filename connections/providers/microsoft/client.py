@@ -1,9 +1,11 @@
-"""Microsoft Outlook / 365: msal's authorization-code flow with PKCE, and Microsoft Graph over HTTPS.
+"""Microsoft's client: msal's authorization-code flow with PKCE, and Microsoft Graph over HTTPS.
 
 msal builds its own flow (PKCE verifier, nonce, state); we keep that dict with our state row and hand it
 back at the callback rather than re-implementing it. The authority and Graph base come from settings
 (MICROSOFT_AUTHORITY_HOST, MICROSOFT_TENANT, MICROSOFT_GRAPH_BASE), for sovereign clouds and tests.
-Reading changes lives in microsoft_events.py, writing (two-way sync) in microsoft_writes.py.
+
+The only module of this package where Graph's and msal's errors become ProviderErrors: reading and writing
+send their requests through `graph_request` and read failed answers with `graph_get` and `write_error`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import msal
 import requests
@@ -23,22 +25,15 @@ from connections.providers.base import (
     AuthorizationFailed,
     AuthorizationStart,
     AuthRevoked,
-    ChangePage,
+    Conflict,
     Credentials,
     CursorExpired,
-    EventDraft,
-    EventRef,
     Grant,
-    KnownEvents,
-    ProviderAdapter,
     ProviderError,
-    RemoteCalendar,
-    RemoteEvent,
     TokenRejected,
-    WriteResult,
+    WriteRefused,
 )
 from connections.providers.http import network_failure, raise_for_transient, timeout_seconds
-from connections.providers.values import hex_color_or_blank
 
 # msal adds the reserved scopes itself (openid, profile, offline_access — the last one is what brings a
 # refresh token); passing them here is an error.
@@ -47,18 +42,6 @@ SCOPES = ["Calendars.ReadWrite", "User.Read"]
 GRANT_GONE = {"invalid_grant", "interaction_required"}
 # Graph error codes that mean a delta round's state is gone (compared in lower case).
 SYNC_STATE_GONE = {"syncstatenotfound", "syncstateinvalid", "resyncrequired"}
-# Graph's named calendar colours ("auto" means Outlook picks), approximating Outlook's palette.
-NAMED_COLORS = {
-    "lightBlue": "#4f9fe0",
-    "lightGreen": "#5fb85f",
-    "lightOrange": "#f09c3c",
-    "lightGray": "#9a9a9a",
-    "lightYellow": "#e6c229",
-    "lightTeal": "#38b2ac",
-    "lightPink": "#e56fa6",
-    "lightBrown": "#a97b50",
-    "lightRed": "#e5534b",
-}
 
 
 class GraphItemNotFound(ProviderError):
@@ -68,144 +51,71 @@ class GraphItemNotFound(ProviderError):
         super().__init__(message, permanent=True)
 
 
-class MicrosoftAdapter(ProviderAdapter):
-    provider: ClassVar[str] = "microsoft"
-    uses_oauth: ClassVar[bool] = True
-    # Graph offers no call that withdraws one app's delegated grant for a person (only an admin can remove
-    # the consent; revokeSignInSessions would sign them out everywhere), so we delete our copy of the tokens.
-    can_revoke: ClassVar[bool] = False
+# --- OAuth (msal) ---------------------------------------------------------------------------------------
 
-    required_settings: ClassVar[tuple[str, ...]] = ("MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET")
 
-    # --- connect ------------------------------------------------------------------------------------
-
-    def authorization_start(self, *, redirect_uri: str, state: str, login_hint: str = "") -> AuthorizationStart:
-        app = _application()
-        with warnings.catch_warnings():
-            # msal recommends response_mode=form_post. That answer is a cross-site POST, which browsers send
-            # without our SameSite=Lax session cookie, and the state is bound to that session; the query
-            # response keeps the binding, and PKCE protects the code in the URL.
-            warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
-            flow = app.initiate_auth_code_flow(
-                scopes=SCOPES,
-                redirect_uri=redirect_uri,
-                state=state,
-                prompt="select_account",
-                login_hint=login_hint or None,
-            )
-        return AuthorizationStart(url=str(flow["auth_uri"]), flow=dict(flow))
-
-    def authorization_finish(self, *, flow: dict[str, Any], params: Mapping[str, str], redirect_uri: str) -> Grant:
-        if not params.get("code"):
-            raise AuthorizationFailed("Microsoft sent you back without an authorization code. Please try again.")
-        app = _application()
-        try:
-            result = app.acquire_token_by_auth_code_flow(flow, dict(params), scopes=SCOPES)
-        except (ValueError, RuntimeError):
-            # msal refuses a response whose state (ValueError) or ID-token nonce (RuntimeError) does not
-            # match its flow.
-            raise AuthorizationFailed("Microsoft's answer did not match this sign-in. Please try again.") from None
-        except requests.RequestException as exc:
-            raise ProviderError(f"Microsoft token endpoint: {network_failure(exc)}") from None
-        except MsalServiceError as exc:  # a 5xx
-            raise ProviderError(f"Microsoft token endpoint: {type(exc).__name__}") from None
-        if "access_token" not in result:
-            _raise_token_error(result, during_connect=True)
-        claims = result.get("id_token_claims") or {}
-        # msal checks the nonce but no longer the audience; that check is ours.
-        if claims.get("aud") != settings.MICROSOFT_CLIENT_ID:
-            raise AuthorizationFailed("Microsoft's answer did not match this sign-in. Please try again.")
-        credentials = _credentials_from_result(result)
-        if not credentials.refresh_token:
-            raise AuthorizationFailed("Microsoft did not grant offline access. Please connect again.")
-        me = _graph_get(credentials, "/me", params={"$select": "id,mail,userPrincipalName"})
-        identity = AccountIdentity(
-            external_id=str(me.get("id") or claims.get("oid") or claims.get("sub")),
-            email=str(me.get("mail") or me.get("userPrincipalName") or claims.get("preferred_username", "")),
+def start_authorization(*, redirect_uri: str, state: str, login_hint: str = "") -> AuthorizationStart:
+    app = _application()
+    with warnings.catch_warnings():
+        # msal recommends response_mode=form_post. That answer is a cross-site POST, which browsers send
+        # without our SameSite=Lax session cookie, and the state is bound to that session; the query
+        # response keeps the binding, and PKCE protects the code in the URL.
+        warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+        flow = app.initiate_auth_code_flow(
+            scopes=SCOPES,
+            redirect_uri=redirect_uri,
+            state=state,
+            prompt="select_account",
+            login_hint=login_hint or None,
         )
-        return Grant(credentials=credentials, identity=identity)
+    return AuthorizationStart(url=str(flow["auth_uri"]), flow=dict(flow))
 
-    def refresh(self, credentials: Credentials) -> Credentials:
-        if not credentials.refresh_token:
-            raise AuthRevoked("no refresh token stored")
-        try:
-            result = _application().acquire_token_by_refresh_token(credentials.refresh_token, scopes=SCOPES)
-        except requests.RequestException as exc:
-            raise ProviderError(f"Microsoft token endpoint: {network_failure(exc)}") from None
-        except (MsalServiceError, ValueError) as exc:  # a 5xx, or not JSON
-            raise ProviderError(f"Microsoft token endpoint: {type(exc).__name__}") from None
-        if "access_token" not in result:
-            _raise_token_error(result, during_connect=False)
-        refreshed = _credentials_from_result(result)
-        # Microsoft rotates the refresh token on every use; keep the old one only if none came back.
-        return refreshed if refreshed.refresh_token else _with_refresh_token(refreshed, credentials.refresh_token)
 
-    # --- read ---------------------------------------------------------------------------------------
+def finish_authorization(*, flow: dict[str, Any], params: Mapping[str, str], redirect_uri: str) -> Grant:
+    if not params.get("code"):
+        raise AuthorizationFailed("Microsoft sent you back without an authorization code. Please try again.")
+    app = _application()
+    try:
+        result = app.acquire_token_by_auth_code_flow(flow, dict(params), scopes=SCOPES)
+    except (ValueError, RuntimeError):
+        # msal refuses a response whose state (ValueError) or ID-token nonce (RuntimeError) does not
+        # match its flow.
+        raise AuthorizationFailed("Microsoft's answer did not match this sign-in. Please try again.") from None
+    except requests.RequestException as exc:
+        raise ProviderError(f"Microsoft token endpoint: {network_failure(exc)}") from None
+    except MsalServiceError as exc:  # a 5xx
+        raise ProviderError(f"Microsoft token endpoint: {type(exc).__name__}") from None
+    if "access_token" not in result:
+        _raise_token_error(result, during_connect=True)
+    claims = result.get("id_token_claims") or {}
+    # msal checks the nonce but no longer the audience; that check is ours.
+    if claims.get("aud") != settings.MICROSOFT_CLIENT_ID:
+        raise AuthorizationFailed("Microsoft's answer did not match this sign-in. Please try again.")
+    credentials = _credentials_from_result(result)
+    if not credentials.refresh_token:
+        raise AuthorizationFailed("Microsoft did not grant offline access. Please connect again.")
+    me = graph_get(credentials, "/me", params={"$select": "id,mail,userPrincipalName"})
+    identity = AccountIdentity(
+        external_id=str(me.get("id") or claims.get("oid") or claims.get("sub")),
+        email=str(me.get("mail") or me.get("userPrincipalName") or claims.get("preferred_username", "")),
+    )
+    return Grant(credentials=credentials, identity=identity)
 
-    def list_calendars(self, credentials: Credentials) -> list[RemoteCalendar]:
-        select = "id,name,color,hexColor,isDefaultCalendar,canEdit"
-        return [_remote_calendar(item) for item in _graph_pages(credentials, "/me/calendars", {"$select": select})]
 
-    def changes(
-        self, credentials: Credentials, calendar: RemoteCalendar, cursor: str, known: KnownEvents
-    ) -> Iterator[ChangePage]:
-        # Imported here: microsoft_events builds on this module's Graph helpers.
-        from connections.providers.microsoft.reading import calendar_changes
-
-        return calendar_changes(credentials, calendar, cursor, known)
-
-    # --- write (two-way sync): connections/providers/microsoft_writes.py ------------------------------
-    # Imported in each method: microsoft_writes builds on this module's Graph helpers. `notify` is not
-    # ours to choose (can_choose_notify is False): Graph sends invitations and updates to attendees itself.
-
-    def create_event(
-        self, credentials: Credentials, calendar: RemoteCalendar, draft: EventDraft, *, key: str, notify: bool
-    ) -> WriteResult:
-        from connections.providers.microsoft.writing import create_event
-
-        return create_event(credentials, calendar, draft, key=key)
-
-    def update_event(
-        self,
-        credentials: Credentials,
-        calendar: RemoteCalendar,
-        ref: EventRef,
-        draft: EventDraft,
-        *,
-        etag: str,
-        notify: bool,
-    ) -> WriteResult:
-        from connections.providers.microsoft.writing import update_event
-
-        return update_event(credentials, calendar, ref, draft, etag=etag)
-
-    def delete_event(
-        self, credentials: Credentials, calendar: RemoteCalendar, ref: EventRef, *, etag: str, notify: bool
-    ) -> WriteResult | None:
-        from connections.providers.microsoft.writing import delete_event
-
-        return delete_event(credentials, calendar, ref, etag=etag)
-
-    def respond(
-        self,
-        credentials: Credentials,
-        calendar: RemoteCalendar,
-        ref: EventRef,
-        response: str,
-        *,
-        etag: str,
-        notify: bool,
-    ) -> WriteResult:
-        from connections.providers.microsoft.writing import respond
-
-        return respond(credentials, calendar, ref, response)
-
-    def fetch_event(
-        self, credentials: Credentials, calendar: RemoteCalendar, provider_event_id: str
-    ) -> list[RemoteEvent]:
-        from connections.providers.microsoft.writing import fetch_event
-
-        return fetch_event(credentials, calendar, provider_event_id)
+def refresh(credentials: Credentials) -> Credentials:
+    if not credentials.refresh_token:
+        raise AuthRevoked("no refresh token stored")
+    try:
+        result = _application().acquire_token_by_refresh_token(credentials.refresh_token, scopes=SCOPES)
+    except requests.RequestException as exc:
+        raise ProviderError(f"Microsoft token endpoint: {network_failure(exc)}") from None
+    except (MsalServiceError, ValueError) as exc:  # a 5xx, or not JSON
+        raise ProviderError(f"Microsoft token endpoint: {type(exc).__name__}") from None
+    if "access_token" not in result:
+        _raise_token_error(result, during_connect=False)
+    refreshed = _credentials_from_result(result)
+    # Microsoft rotates the refresh token on every use; keep the old one only if none came back.
+    return refreshed if refreshed.refresh_token else _with_refresh_token(refreshed, credentials.refresh_token)
 
 
 def _application() -> msal.ConfidentialClientApplication:
@@ -255,7 +165,10 @@ def _with_refresh_token(credentials: Credentials, refresh_token: str) -> Credent
     )
 
 
-def _graph_get(
+# --- Graph -----------------------------------------------------------------------------------------------
+
+
+def graph_get(
     credentials: Credentials,
     path_or_url: str,
     params: dict[str, str] | None = None,
@@ -263,10 +176,10 @@ def _graph_get(
     headers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     what = _graph_what(path_or_url)
-    response = _graph_request(credentials, "GET", path_or_url, params=params, headers=headers)
+    response = graph_request(credentials, "GET", path_or_url, params=params, headers=headers)
     if response.status_code != 200:
         raise _graph_error(response, what)
-    return _graph_json(response, what)
+    return graph_json(response, what)
 
 
 def _graph_what(path_or_url: str) -> str:
@@ -274,7 +187,7 @@ def _graph_what(path_or_url: str) -> str:
     return f"Graph {path_or_url.split('?')[0] if path_or_url.startswith('/') else 'link'}"
 
 
-def _graph_request(
+def graph_request(
     credentials: Credentials,
     method: str,
     path_or_url: str,
@@ -313,7 +226,7 @@ def _graph_request(
     return response
 
 
-def _graph_json(response: requests.Response, what: str) -> dict[str, Any]:
+def graph_json(response: requests.Response, what: str) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
@@ -325,11 +238,7 @@ def _graph_json(response: requests.Response, what: str) -> dict[str, Any]:
 
 def _graph_error(response: requests.Response, what: str) -> ProviderError:
     """A permanent failure, told apart where the caller acts on it: a lapsed delta token, a missing item."""
-    try:
-        error = response.json().get("error") or {}
-        code = str(error.get("code", "")) if isinstance(error, dict) else ""
-    except (ValueError, AttributeError):  # not JSON, or JSON that is not an object
-        code = ""
+    code = _error_details(response)[0]
     # Graph ends a delta round it can no longer continue with 410 Gone (tenant maintenance) or with a
     # 4xx whose code is syncStateNotFound (the token fell out of its cache): both need a full resync.
     if response.status_code == 410 or code.lower() in SYNC_STATE_GONE:
@@ -339,8 +248,8 @@ def _graph_error(response: requests.Response, what: str) -> ProviderError:
     return ProviderError(f"{what}: {response.status_code} {code}".rstrip(), permanent=True)
 
 
-def _graph_pages(credentials: Credentials, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
-    page = _graph_get(credentials, path, params)
+def graph_pages(credentials: Credentials, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+    page = graph_get(credentials, path, params)
     while True:
         yield from (item for item in page.get("value", []) if isinstance(item, dict))
         next_link = page.get("@odata.nextLink")
@@ -349,15 +258,34 @@ def _graph_pages(credentials: Credentials, path: str, params: dict[str, str]) ->
         # nextLink is absolute and carries the query; only follow it to Graph itself.
         if not str(next_link).startswith(settings.MICROSOFT_GRAPH_BASE.rstrip("/") + "/"):
             raise ProviderError("Graph sent a next page outside the Graph endpoint", permanent=True)
-        page = _graph_get(credentials, str(next_link))
+        page = graph_get(credentials, str(next_link))
 
 
-def _remote_calendar(item: dict[str, Any]) -> RemoteCalendar:
-    color = hex_color_or_blank(item.get("hexColor")) or NAMED_COLORS.get(str(item.get("color", "")), "")
-    return RemoteCalendar(
-        remote_id=str(item["id"]),
-        name=str(item.get("name") or "Calendar")[:255],
-        color=color,
-        is_primary=bool(item.get("isDefaultCalendar", False)),
-        read_only=not item.get("canEdit", False),
-    )
+def error_code(response: requests.Response) -> str:
+    """The code of Graph's error body, in lower case; blank when there is none."""
+    return _error_details(response)[0].lower()
+
+
+def _error_details(response: requests.Response) -> tuple[str, str]:
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):  # not JSON, or JSON that is not an object
+        return "", ""
+    if not isinstance(error, dict):
+        return "", ""
+    return str(error.get("code") or ""), str(error.get("message") or "")
+
+
+def write_error(response: requests.Response, what: str) -> ProviderError:
+    """A write-side answer Graph refused, in the contract's terms (the message of a WriteRefused is shown)."""
+    code, message = _error_details(response)
+    status = response.status_code
+    if status == 403:
+        return WriteRefused("Outlook does not let you change this calendar: you may only read it.")
+    if status == 400:
+        return WriteRefused(f"Outlook refused the change: {message or code or 'bad request'}")
+    if status == 404:
+        return GraphItemNotFound(f"{what}: not found (404 {code})".rstrip())
+    if status == 412:
+        return Conflict("The event was changed in Outlook meanwhile.")
+    return ProviderError(f"{what}: {status} {code}".rstrip(), permanent=True)

@@ -1,4 +1,5 @@
-"""Inbound changes of an Outlook calendar: Graph's calendarView delta over a fixed window, as ChangePages.
+"""Reading Outlook calendars: the calendar list, and a calendar's changes through Graph's calendarView delta
+over a fixed window, as ChangePages.
 
 Graph tracks changes only within a calendar view (v1.0 has no delta over a whole calendar), so a sync round
 covers a window fixed by its first request: a year back to two years ahead, whole days in UTC. The cursor
@@ -41,7 +42,7 @@ from connections.providers.base import (
     RemoteEvent,
     SkippedItem,
 )
-from connections.providers.microsoft.client import GraphItemNotFound, _graph_get
+from connections.providers.microsoft.client import GraphItemNotFound, graph_get, graph_pages
 from connections.providers.microsoft.recurrence import (
     UnsupportedRecurrence,
     first_occurrence,
@@ -50,6 +51,7 @@ from connections.providers.microsoft.recurrence import (
     unreadable_recurrence,
 )
 from connections.providers.retry import with_retries
+from connections.providers.values import hex_color_or_blank
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,18 @@ RESPONSES = {
     "tentativelyaccepted": "tentative",
     "none": "needs_action",
     "notresponded": "needs_action",
+}
+# Graph's named calendar colours ("auto" means Outlook picks), approximating Outlook's palette.
+NAMED_COLORS = {
+    "lightBlue": "#4f9fe0",
+    "lightGreen": "#5fb85f",
+    "lightOrange": "#f09c3c",
+    "lightGray": "#9a9a9a",
+    "lightYellow": "#e6c229",
+    "lightTeal": "#38b2ac",
+    "lightPink": "#e56fa6",
+    "lightBrown": "#a97b50",
+    "lightRed": "#e5534b",
 }
 # Names Graph uses for UTC that are neither IANA names nor in the Windows table.
 UTC_NAMES = {"tzone://microsoft/utc", "coordinated universal time", "utc"}
@@ -140,6 +154,23 @@ class DeltaCursor:
         return cls(window, delta_link)
 
 
+def calendars(credentials: Credentials) -> list[RemoteCalendar]:
+    """MicrosoftAdapter.list_calendars: the person's calendars, all pages."""
+    select = "id,name,color,hexColor,isDefaultCalendar,canEdit"
+    return [_remote_calendar(item) for item in graph_pages(credentials, "/me/calendars", {"$select": select})]
+
+
+def _remote_calendar(item: dict[str, Any]) -> RemoteCalendar:
+    color = hex_color_or_blank(item.get("hexColor")) or NAMED_COLORS.get(str(item.get("color", "")), "")
+    return RemoteCalendar(
+        remote_id=str(item["id"]),
+        name=str(item.get("name") or "Calendar")[:255],
+        color=color,
+        is_primary=bool(item.get("isDefaultCalendar", False)),
+        read_only=not item.get("canEdit", False),
+    )
+
+
 def calendar_changes(
     credentials: Credentials, calendar: RemoteCalendar, cursor: str, known: KnownEvents
 ) -> Iterator[ChangePage]:
@@ -204,7 +235,7 @@ class _DeltaRound:
             return
 
     def _get(self, url: str, params: dict[str, str] | None, *, what: str) -> dict[str, Any]:
-        return with_retries(lambda: _graph_get(self.credentials, url, params, headers=HEADERS), what=what)
+        return with_retries(lambda: graph_get(self.credentials, url, params, headers=HEADERS), what=what)
 
     # --- items --------------------------------------------------------------------------------------
 
@@ -298,7 +329,7 @@ class _DeltaRound:
 
 def cancelled_occurrence(master: RemoteEvent, original: EventTime) -> RemoteEvent:
     """A deleted occurrence of `master` as a cancelled exception row. Graph keeps no item for it, so its id is
-    made up from the master's id and the original start; writing (microsoft_writes) names a cancellation the
+    made up from the master's id and the original start; writing (writing.py) names a cancellation the
     same way, so the next full listing finds the row it stored."""
     return RemoteEvent(
         provider_event_id=cancelled_occurrence_id(master.provider_event_id, original),
