@@ -179,7 +179,7 @@ def calendar_changes(
     if not cursor:
         start, end = fresh.bounds
         path = f"/me/calendars/{quote(calendar.remote_id, safe='')}/calendarView/delta"
-        params = {"startDateTime": _graph_instant(start), "endDateTime": _graph_instant(end)}
+        params = {"startDateTime": graph_instant(start), "endDateTime": graph_instant(end)}
         yield from _DeltaRound(credentials, calendar, fresh, known, full=True).pages(path, params)
         return
     stored = DeltaCursor.loads(cursor)
@@ -248,7 +248,7 @@ class _DeltaRound:
             self._emit_master(item_id, page)
             return 0
         if kind not in ("occurrence", "exception"):
-            self._append(page, item_id, lambda: _single(item, self.calendar))
+            self._append(page, item_id, lambda: remote_single(item, self.calendar))
             return 0
         master_id = str(item.get("seriesMasterId") or "")
         if not master_id:
@@ -260,7 +260,7 @@ class _DeltaRound:
             page.skipped.append(SkippedItem(item_id, f"the series {master_id} is gone"))
             return cost
         self._emit_master(master_id, page)
-        event = self._append(page, item_id, lambda: _instance(item, master, self.calendar))
+        event = self._append(page, item_id, lambda: remote_instance(item, master, self.calendar))
         if event is not None and event.original_start is not None and self.full:
             self.listed_starts.setdefault(master_id, set()).add(event.original_start)
         return cost
@@ -291,7 +291,7 @@ class _DeltaRound:
         if master is None or master_id in self.attempted:
             return
         self.attempted.add(master_id)  # a master that cannot be read is skipped once, not per occurrence
-        event = self._append(page, master_id, lambda: _master(master, self.calendar))
+        event = self._append(page, master_id, lambda: remote_master(master, self.calendar))
         if event is not None:
             self.emitted[master_id] = event
 
@@ -352,7 +352,8 @@ def cancelled_occurrence_id(master_id: str, original: EventTime) -> str:
 # --- conversion ------------------------------------------------------------------------------------------
 
 
-def _single(item: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
+def remote_single(item: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
+    """A single event (no series) as a RemoteEvent."""
     problems: list[str] = []
     zone_name, zone = _event_zone(item, calendar, problems)
     all_day = bool(item.get("isAllDay"))
@@ -360,7 +361,8 @@ def _single(item: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
     return _event(item, start=start, end=end, timezone=zone_name, problems=problems)
 
 
-def _master(master: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
+def remote_master(master: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
+    """A series master as a RemoteEvent with its recurrence as an RRULE, starting at its first occurrence."""
     problems: list[str] = []
     zone_name, zone = _event_zone(master, calendar, problems)
     all_day = bool(master.get("isAllDay"))
@@ -379,7 +381,7 @@ def _master(master: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
     return _event(master, start=start, end=end, timezone=zone_name, problems=problems, recurrence=(line,))
 
 
-def _instance(item: Mapping[str, Any], master: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
+def remote_instance(item: Mapping[str, Any], master: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
     """An occurrence or exception of `master`, as an exception row: sparse occurrences take the master's
     properties (subject, attendees, ...), and the original start is in the master's zone and kind."""
     problems: list[str] = []
@@ -594,7 +596,8 @@ def _parse_instant(text: str) -> datetime:
     return _parse_local(text, ZoneInfo("UTC"))
 
 
-def _graph_instant(moment: datetime) -> str:
+def graph_instant(moment: datetime) -> str:
+    """An instant as Graph's query parameters take it (startDateTime, endDateTime)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -17,9 +17,9 @@
   with no body), then GET the event for the WriteResult. Graph offers no If-Match on these actions, and an
   answer to an invitation is the person's own, so the etag is not checked.
 
-Answers are asked for in the inbound sync's terms (reading.HEADERS: UTC times, text bodies) and
-mapped with its functions (_single, _master, _instance), so a WriteResult carries exactly the ids, etags and
-events `changes()` yields for the same state. Graph notifies attendees itself; there is nothing to choose.
+Answers are asked for in the inbound sync's terms (reading.HEADERS: UTC times, text bodies) and mapped with
+its functions (remote_single, remote_master, remote_instance), so a WriteResult carries exactly the ids,
+etags and events `changes()` yields for the same state. Graph notifies attendees itself; there is nothing to choose.
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ from connections.providers.microsoft.reading import (
     CANCELLED_MARK,
     HEADERS,
     SPARSE_OCCURRENCE,
-    _graph_instant,
-    _instance,
-    _master,
-    _single,
     cancelled_occurrence,
+    graph_instant,
     iana_zone_name,
+    remote_instance,
+    remote_master,
+    remote_single,
 )
 from connections.providers.microsoft.recurrence import (
     RuleNotExpressible,
@@ -269,10 +269,10 @@ def _find_instance(
     else:
         low = datetime.combine(original, time(), UTC) - INSTANCE_MARGIN
         high = datetime.combine(original, time(), UTC) + 2 * INSTANCE_MARGIN
-    params = {"startDateTime": _graph_instant(low), "endDateTime": _graph_instant(high)}
+    params = {"startDateTime": graph_instant(low), "endDateTime": graph_instant(high)}
     for item in _listing(credentials, f"/me/events/{_quoted(ref.master_id)}/instances", params, "Graph instances"):
         try:
-            candidate = _instance(item, master, calendar)
+            candidate = remote_instance(item, master, calendar)
         except (ValueError, TypeError, KeyError):
             continue
         if candidate.original_start == original:
@@ -472,13 +472,13 @@ def _mapped(
     kind = str(item.get("type") or "singleInstance")
     try:
         if kind == "seriesMaster":
-            return _master(item, calendar)
+            return remote_master(item, calendar)
         if kind == "occurrence" and master is not None:
             sparse = {key: value for key, value in item.items() if key in SPARSE_OCCURRENCE}
-            return _instance(sparse, master, calendar)
+            return remote_instance(sparse, master, calendar)
         if kind == "exception" and master is not None:
-            return _instance(item, master, calendar)
-        return _single(item, calendar)
+            return remote_instance(item, master, calendar)
+        return remote_single(item, calendar)
     except (ValueError, TypeError, KeyError, UnsupportedRecurrence) as exc:
         raise ProviderError(f"Graph returned an event calsync cannot read: {exc}", permanent=True) from None
 
