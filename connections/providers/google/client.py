@@ -44,7 +44,13 @@ from connections.providers.base import (
     TokenRejected,
     WriteRefused,
 )
-from connections.providers.http import network_failure, raise_for_transient, timeout_seconds
+from connections.providers.http import (
+    network_failure,
+    raise_for_transient,
+    seconds_to_wait,
+    timeout_seconds,
+    transient_error,
+)
 from connections.providers.values import decode_jwt_claims
 
 # Read and write events on every calendar, plus who the person is (the OIDC subject and email).
@@ -210,8 +216,7 @@ def call_api(execute: Callable[[], T], what: str) -> T:
 
 def api_error(exc: HttpError, what: str) -> ProviderError:
     status = int(exc.resp.status)
-    retry_after = exc.resp.get("retry-after")
-    seconds = float(retry_after) if retry_after and str(retry_after).isdigit() else None
+    seconds = seconds_to_wait(exc.resp.get("retry-after"))
     reasons = error_reasons(exc)
     if status == 401:
         return TokenRejected(f"{what}: access token rejected (401)")
@@ -219,11 +224,10 @@ def api_error(exc: HttpError, what: str) -> ProviderError:
     # 410 "deleted" says the event is gone, which a full resync would not fix.
     if status == 410 and "deleted" not in reasons:
         return CursorExpired(f"{what}: sync token no longer valid, full sync required (410)")
-    if status == 429 or (status == 403 and reasons & RATE_LIMIT_REASONS):
-        return RateLimited(f"{what}: rate limited ({status})", retry_after=seconds)
-    if status >= 500:
-        return ProviderError(f"{what}: server error {status}", retry_after=seconds)
-    return ProviderError(f"{what}: {status}", permanent=True)
+    # Google also says "rate limited" with a 403 and a reason.
+    if status == 403 and reasons & RATE_LIMIT_REASONS:
+        return RateLimited(f"{what}: rate limited (403)", retry_after=seconds)
+    return transient_error(status, what, seconds) or ProviderError(f"{what}: {status}", permanent=True)
 
 
 def error_reasons(exc: HttpError) -> set[str]:
