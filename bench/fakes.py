@@ -12,7 +12,7 @@ from django.conf import settings
 from accounts.models import User
 from bench.fixtures import google_account
 from connections.models import CalendarConnection
-from connections.providers.google import SCOPES as GOOGLE_SCOPES
+from connections.providers.google.client import SCOPES as GOOGLE_SCOPES
 from fakes import google
 from fakes.server import serve
 from fakes.tls import trust_test_ca

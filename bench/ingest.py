@@ -31,7 +31,7 @@ from connections.providers.base import (
     RemoteCalendar,
     RemoteEvent,
 )
-from connections.providers.google_events import remote_event
+from connections.providers.google.reading import remote_event
 from events.mapping import event_row
 from events.models import CalendarEvent
 from events.sync import SyncResult, sync_connection

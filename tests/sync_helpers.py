@@ -9,8 +9,8 @@ from django.utils.timezone import now
 
 from accounts.models import User
 from connections.models import CalendarConnection, Provider
-from connections.providers.google import SCOPES as GOOGLE_SCOPES
-from connections.providers.microsoft import SCOPES as MICROSOFT_SCOPES
+from connections.providers.google.client import SCOPES as GOOGLE_SCOPES
+from connections.providers.microsoft.client import SCOPES as MICROSOFT_SCOPES
 from fakes.google import GoogleState
 from fakes.microsoft import MicrosoftState
 from fakes.radicale import CalDAVAccount

@@ -38,14 +38,14 @@ from django.core import mail
 from django.utils.timezone import now
 
 import connections.providers.caldav.reading as caldav_reading
-import connections.providers.google_events as google_events
-import connections.providers.microsoft_events as microsoft_events
+import connections.providers.google.reading as google_events
+import connections.providers.microsoft.reading as microsoft_events
 from accounts.models import User
 from audit.models import AuditAction, AuditLog
 from connections.models import AccountStatus, CalendarConnection, Provider, ProviderAccount, SyncState
 from connections.providers.base import AccountIdentity, Credentials, Grant
-from connections.providers.google import SCOPES as GOOGLE_SCOPES
-from connections.providers.microsoft import SCOPES as MICROSOFT_SCOPES
+from connections.providers.google.client import SCOPES as GOOGLE_SCOPES
+from connections.providers.microsoft.client import SCOPES as MICROSOFT_SCOPES
 from connections.services import account_connect
 from events.mapping import MAX_TEXT_LENGTH
 from events.models import CalendarEvent, EventStatus, SyncOutcome, SyncRun

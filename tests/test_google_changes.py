@@ -17,9 +17,9 @@ from connections.providers.base import (
     RemoteEvent,
     TokenRejected,
 )
-from connections.providers.google import SCOPES as GOOGLE_SCOPES
 from connections.providers.google import GoogleAdapter
-from connections.providers.google_events import remote_event
+from connections.providers.google.client import SCOPES as GOOGLE_SCOPES
+from connections.providers.google.reading import remote_event
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

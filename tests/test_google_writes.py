@@ -30,8 +30,8 @@ from connections.providers.base import (
     WriteResult,
 )
 from connections.providers.base import Credentials as ProviderCredentials
-from connections.providers.google import SCOPES as GOOGLE_SCOPES
 from connections.providers.google import GoogleAdapter
+from connections.providers.google.client import SCOPES as GOOGLE_SCOPES
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -17,8 +17,9 @@ from connections.providers.base import (
     RemoteCalendar,
     RemoteEvent,
 )
-from connections.providers.microsoft import SCOPES, MicrosoftAdapter
-from connections.providers.microsoft_events import DeltaCursor, Window, iana_zone_name
+from connections.providers.microsoft import MicrosoftAdapter
+from connections.providers.microsoft.client import SCOPES
+from connections.providers.microsoft.reading import DeltaCursor, Window, iana_zone_name
 from fakes.microsoft import MicrosoftState
 
 BERLIN = ZoneInfo("Europe/Berlin")

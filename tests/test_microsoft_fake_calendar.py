@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from connections.providers.microsoft import SCOPES
+from connections.providers.microsoft.client import SCOPES
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dateutil.rrule import rrulestr
 
-from connections.providers.microsoft_recurrence import (
+from connections.providers.microsoft.recurrence import (
     UnsupportedRecurrence,
     first_occurrence,
     occurrences_between,

@@ -29,8 +29,9 @@ from connections.providers.base import (
     WriteRefused,
     WriteResult,
 )
-from connections.providers.microsoft import SCOPES, MicrosoftAdapter
-from connections.providers.microsoft_recurrence import RuleNotExpressible, patterned_recurrence, rrule_line
+from connections.providers.microsoft import MicrosoftAdapter
+from connections.providers.microsoft.client import SCOPES
+from connections.providers.microsoft.recurrence import RuleNotExpressible, patterned_recurrence, rrule_line
 from fakes.microsoft import MicrosoftState
 from fakes.microsoft_calendar import occurrence_dates, occurrence_id
 

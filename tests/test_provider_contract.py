@@ -14,10 +14,10 @@ import pytest
 
 from connections.providers.base import AuthRevoked, Credentials, ProviderAdapter, ProviderError, TokenRejected
 from connections.providers.caldav import CalDAVAdapter
-from connections.providers.google import SCOPES as GOOGLE_SCOPES
 from connections.providers.google import GoogleAdapter
-from connections.providers.microsoft import SCOPES as MICROSOFT_SCOPES
+from connections.providers.google.client import SCOPES as GOOGLE_SCOPES
 from connections.providers.microsoft import MicrosoftAdapter
+from connections.providers.microsoft.client import SCOPES as MICROSOFT_SCOPES
 from connections.providers.values import HEX_COLOR
 
 

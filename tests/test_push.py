@@ -21,7 +21,7 @@ from audit.models import AuditAction, AuditLog
 from connections.credentials import CalendarSession
 from connections.models import CalendarConnection, Provider
 from connections.providers.base import EventDraft
-from connections.providers.microsoft import SCOPES as MICROSOFT_SCOPES
+from connections.providers.microsoft.client import SCOPES as MICROSOFT_SCOPES
 from connections.providers.registry import adapter_for
 from events.drafts import draft_of_row
 from events.edits import (

@@ -13,7 +13,7 @@ from django.utils.timezone import now
 
 from audit.models import AuditAction, AuditLog
 from connections.models import AccountStatus, Provider, ProviderAccount
-from connections.providers.google import SCOPES as GOOGLE_SCOPES
+from connections.providers.google.client import SCOPES as GOOGLE_SCOPES
 from connections.tasks import refresh_idle_credentials
 from tests.factories import make_account
 

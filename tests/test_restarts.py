@@ -38,7 +38,7 @@ from kombu import Connection as BrokerConnection
 from calsync.models import JobLease
 from calsync.schedule import periodic_tasks_install
 from connections.models import CalendarConnection
-from connections.providers.google import SCOPES as GOOGLE_SCOPES
+from connections.providers.google.client import SCOPES as GOOGLE_SCOPES
 from events.fanout import connections_due
 from events.models import SyncOutcome, SyncRun
 from events.sync import ABANDONED_MESSAGE, SKIPPED, sync_connection

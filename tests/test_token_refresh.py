@@ -14,10 +14,10 @@ from audit.models import AuditAction, AuditLog
 from connections.credentials import provider_call
 from connections.models import AccountStatus, Provider, ProviderAccount
 from connections.providers.base import AuthRevoked, ProviderAdapter, ProviderError
-from connections.providers.google import SCOPES as GOOGLE_SCOPES
 from connections.providers.google import GoogleAdapter
-from connections.providers.microsoft import SCOPES as MICROSOFT_SCOPES
+from connections.providers.google.client import SCOPES as GOOGLE_SCOPES
 from connections.providers.microsoft import MicrosoftAdapter
+from connections.providers.microsoft.client import SCOPES as MICROSOFT_SCOPES
 from tests.factories import make_account
 
 MSAL_SCOPES = [*MICROSOFT_SCOPES, "openid", "profile", "offline_access"]

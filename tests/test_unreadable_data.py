@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from connections.models import CalendarConnection
 from connections.providers.base import RemoteEvent
-from connections.providers.google_events import remote_event
+from connections.providers.google.reading import remote_event
 from events.mapping import event_row
 from events.models import CalendarEvent, SyncOutcome
 from events.sync import sync_connection

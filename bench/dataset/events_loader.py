@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.dataset import copy_text, google_payloads, graph_payloads, ical_payloads
 from bench.dataset.templates import OWNER, SERIES_KINDS, STATIC_COLUMNS, RowTemplate, Template, exception_stamp_value
-from connections.providers.microsoft_events import cancelled_occurrence_id
+from connections.providers.microsoft.reading import cancelled_occurrence_id
 
 COLUMNS = (
     "id",

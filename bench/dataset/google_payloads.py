@@ -1,5 +1,5 @@
 """Specs as Google Calendar API event resources (events.list with singleEvents=false), mapped through
-connections.providers.google_events.remote_event."""
+connections.providers.google.reading.remote_event."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from bench.dataset.specs import EventSpec, Person, Wall
 from connections.providers.base import RemoteEvent
-from connections.providers.google_events import remote_event
+from connections.providers.google.reading import remote_event
 
 RESPONSES = {"accepted": "accepted", "declined": "declined", "tentative": "tentative", "needsAction": "needsAction"}
 

@@ -1,5 +1,5 @@
 """Specs as Microsoft Graph events (times in UTC, bodies as text, as the sync asks for them), mapped through
-connections.providers.microsoft_events.
+connections.providers.microsoft.reading.
 
 A calendar view never holds series masters: the sync fetches each master and stores every occurrence in its
 window (a year back, two ahead) as a row of its own, plus the exceptions and, for occurrences the listing
@@ -18,13 +18,13 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from bench.dataset.specs import WEEKDAY_CODES, EventSpec, Person, Wall
 from connections.providers.base import RemoteCalendar, RemoteEvent
-from connections.providers.microsoft_events import (
+from connections.providers.microsoft.reading import (
     SPARSE_OCCURRENCE,
     Window,
-    _instance,
-    _master,
-    _single,
     cancelled_occurrence,
+    remote_instance,
+    remote_master,
+    remote_single,
 )
 
 # Outlook names zones the Windows way.
@@ -48,8 +48,8 @@ def new_ical_uid(rng: random.Random) -> str:
 def remote_events(spec: EventSpec, rng: random.Random, calendar: RemoteCalendar, today: date) -> list[RemoteEvent]:
     item = _item(spec, new_id(rng), rng)
     if spec.rule is None:
-        return [_single(item, calendar)]
-    master = _master(item, calendar)
+        return [remote_single(item, calendar)]
+    master = remote_master(item, calendar)
     events = [master]
     changed = {change.occurrence: change for change in spec.changes}
     excluded = set(spec.exdates)
@@ -75,7 +75,7 @@ def remote_events(spec: EventSpec, rng: random.Random, calendar: RemoteCalendar,
         if change is None:
             instance["type"] = "occurrence"
             sparse = {key: value for key, value in instance.items() if key in SPARSE_OCCURRENCE}
-            events.append(_instance(sparse, item, calendar))
+            events.append(remote_instance(sparse, item, calendar))
             continue
         assert change.start is not None and change.end is not None  # nosec B101 # noqa: S101 - a moved occurrence
         exception = {
@@ -87,7 +87,7 @@ def remote_events(spec: EventSpec, rng: random.Random, calendar: RemoteCalendar,
             "start": _graph_time(spec, change.start),
             "end": _graph_time(spec, change.end),
         }
-        events.append(_instance(exception, item, calendar))
+        events.append(remote_instance(exception, item, calendar))
     return events
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from bench.dataset import copy_text, google_payloads, graph_payloads, ical_payloads
 from bench.dataset.specs import EventSpec, SpecMaker, pick_zone
 from connections.providers.base import RemoteCalendar, RemoteEvent
-from connections.providers.microsoft_events import CANCELLED_MARK
+from connections.providers.microsoft.reading import CANCELLED_MARK
 from events.mapping import EventRow, event_row
 
 OWNER = "owner.placeholder@dataset.invalid"

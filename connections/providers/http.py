@@ -52,13 +52,26 @@ def _what_happened(exc: BaseException) -> str:
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    return float(value) if value.strip().isdigit() else None
+    return seconds_to_wait(response.headers.get("Retry-After"))
+
+
+def seconds_to_wait(retry_after: object) -> float | None:
+    """A Retry-After header's value when it is a number of seconds (not an HTTP date), else None."""
+    text = str(retry_after or "").strip()
+    return float(text) if text.isdigit() else None
+
+
+def transient_error(status: int, what: str, retry_after: float | None) -> ProviderError | None:
+    """429 and 5xx are worth retrying: the error that says so, with the provider's Retry-After; else None."""
+    if status == 429:
+        return RateLimited(f"{what}: rate limited (429)", retry_after=retry_after)
+    if status >= 500:
+        return ProviderError(f"{what}: server error {status}", retry_after=retry_after)
+    return None
 
 
 def raise_for_transient(response: requests.Response, what: str) -> None:
     """429 and 5xx are worth retrying; say so, with the provider's Retry-After if it gave one."""
-    if response.status_code == 429:
-        raise RateLimited(f"{what}: rate limited (429)", retry_after=retry_after_seconds(response))
-    if response.status_code >= 500:
-        raise ProviderError(f"{what}: server error {response.status_code}", retry_after=retry_after_seconds(response))
+    error = transient_error(response.status_code, what, retry_after_seconds(response))
+    if error is not None:
+        raise error

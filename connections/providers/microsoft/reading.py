@@ -1,4 +1,5 @@
-"""Inbound changes of an Outlook calendar: Graph's calendarView delta over a fixed window, as ChangePages.
+"""Reading Outlook calendars: the calendar list, and a calendar's changes through Graph's calendarView delta
+over a fixed window, as ChangePages.
 
 Graph tracks changes only within a calendar view (v1.0 has no delta over a whole calendar), so a sync round
 covers a window fixed by its first request: a year back to two years ahead, whole days in UTC. The cursor
@@ -41,8 +42,8 @@ from connections.providers.base import (
     RemoteEvent,
     SkippedItem,
 )
-from connections.providers.microsoft import GraphItemNotFound, _graph_get
-from connections.providers.microsoft_recurrence import (
+from connections.providers.microsoft.client import GraphItemNotFound, graph_get, graph_pages
+from connections.providers.microsoft.recurrence import (
     UnsupportedRecurrence,
     first_occurrence,
     overlapping,
@@ -50,6 +51,7 @@ from connections.providers.microsoft_recurrence import (
     unreadable_recurrence,
 )
 from connections.providers.retry import with_retries
+from connections.providers.values import hex_color_or_blank
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,18 @@ RESPONSES = {
     "tentativelyaccepted": "tentative",
     "none": "needs_action",
     "notresponded": "needs_action",
+}
+# Graph's named calendar colours ("auto" means Outlook picks), approximating Outlook's palette.
+NAMED_COLORS = {
+    "lightBlue": "#4f9fe0",
+    "lightGreen": "#5fb85f",
+    "lightOrange": "#f09c3c",
+    "lightGray": "#9a9a9a",
+    "lightYellow": "#e6c229",
+    "lightTeal": "#38b2ac",
+    "lightPink": "#e56fa6",
+    "lightBrown": "#a97b50",
+    "lightRed": "#e5534b",
 }
 # Names Graph uses for UTC that are neither IANA names nor in the Windows table.
 UTC_NAMES = {"tzone://microsoft/utc", "coordinated universal time", "utc"}
@@ -140,6 +154,23 @@ class DeltaCursor:
         return cls(window, delta_link)
 
 
+def calendars(credentials: Credentials) -> list[RemoteCalendar]:
+    """MicrosoftAdapter.list_calendars: the person's calendars, all pages."""
+    select = "id,name,color,hexColor,isDefaultCalendar,canEdit"
+    return [_remote_calendar(item) for item in graph_pages(credentials, "/me/calendars", {"$select": select})]
+
+
+def _remote_calendar(item: dict[str, Any]) -> RemoteCalendar:
+    color = hex_color_or_blank(item.get("hexColor")) or NAMED_COLORS.get(str(item.get("color", "")), "")
+    return RemoteCalendar(
+        remote_id=str(item["id"]),
+        name=str(item.get("name") or "Calendar")[:255],
+        color=color,
+        is_primary=bool(item.get("isDefaultCalendar", False)),
+        read_only=not item.get("canEdit", False),
+    )
+
+
 def calendar_changes(
     credentials: Credentials, calendar: RemoteCalendar, cursor: str, known: KnownEvents
 ) -> Iterator[ChangePage]:
@@ -148,7 +179,7 @@ def calendar_changes(
     if not cursor:
         start, end = fresh.bounds
         path = f"/me/calendars/{quote(calendar.remote_id, safe='')}/calendarView/delta"
-        params = {"startDateTime": _graph_instant(start), "endDateTime": _graph_instant(end)}
+        params = {"startDateTime": graph_instant(start), "endDateTime": graph_instant(end)}
         yield from _DeltaRound(credentials, calendar, fresh, known, full=True).pages(path, params)
         return
     stored = DeltaCursor.loads(cursor)
@@ -204,7 +235,7 @@ class _DeltaRound:
             return
 
     def _get(self, url: str, params: dict[str, str] | None, *, what: str) -> dict[str, Any]:
-        return with_retries(lambda: _graph_get(self.credentials, url, params, headers=HEADERS), what=what)
+        return with_retries(lambda: graph_get(self.credentials, url, params, headers=HEADERS), what=what)
 
     # --- items --------------------------------------------------------------------------------------
 
@@ -217,7 +248,7 @@ class _DeltaRound:
             self._emit_master(item_id, page)
             return 0
         if kind not in ("occurrence", "exception"):
-            self._append(page, item_id, lambda: _single(item, self.calendar))
+            self._append(page, item_id, lambda: remote_single(item, self.calendar))
             return 0
         master_id = str(item.get("seriesMasterId") or "")
         if not master_id:
@@ -229,7 +260,7 @@ class _DeltaRound:
             page.skipped.append(SkippedItem(item_id, f"the series {master_id} is gone"))
             return cost
         self._emit_master(master_id, page)
-        event = self._append(page, item_id, lambda: _instance(item, master, self.calendar))
+        event = self._append(page, item_id, lambda: remote_instance(item, master, self.calendar))
         if event is not None and event.original_start is not None and self.full:
             self.listed_starts.setdefault(master_id, set()).add(event.original_start)
         return cost
@@ -260,7 +291,7 @@ class _DeltaRound:
         if master is None or master_id in self.attempted:
             return
         self.attempted.add(master_id)  # a master that cannot be read is skipped once, not per occurrence
-        event = self._append(page, master_id, lambda: _master(master, self.calendar))
+        event = self._append(page, master_id, lambda: remote_master(master, self.calendar))
         if event is not None:
             self.emitted[master_id] = event
 
@@ -298,7 +329,7 @@ class _DeltaRound:
 
 def cancelled_occurrence(master: RemoteEvent, original: EventTime) -> RemoteEvent:
     """A deleted occurrence of `master` as a cancelled exception row. Graph keeps no item for it, so its id is
-    made up from the master's id and the original start; writing (microsoft_writes) names a cancellation the
+    made up from the master's id and the original start; writing (writing.py) names a cancellation the
     same way, so the next full listing finds the row it stored."""
     return RemoteEvent(
         provider_event_id=cancelled_occurrence_id(master.provider_event_id, original),
@@ -321,7 +352,8 @@ def cancelled_occurrence_id(master_id: str, original: EventTime) -> str:
 # --- conversion ------------------------------------------------------------------------------------------
 
 
-def _single(item: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
+def remote_single(item: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
+    """A single event (no series) as a RemoteEvent."""
     problems: list[str] = []
     zone_name, zone = _event_zone(item, calendar, problems)
     all_day = bool(item.get("isAllDay"))
@@ -329,7 +361,8 @@ def _single(item: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
     return _event(item, start=start, end=end, timezone=zone_name, problems=problems)
 
 
-def _master(master: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
+def remote_master(master: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
+    """A series master as a RemoteEvent with its recurrence as an RRULE, starting at its first occurrence."""
     problems: list[str] = []
     zone_name, zone = _event_zone(master, calendar, problems)
     all_day = bool(master.get("isAllDay"))
@@ -348,7 +381,7 @@ def _master(master: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
     return _event(master, start=start, end=end, timezone=zone_name, problems=problems, recurrence=(line,))
 
 
-def _instance(item: Mapping[str, Any], master: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
+def remote_instance(item: Mapping[str, Any], master: Mapping[str, Any], calendar: RemoteCalendar) -> RemoteEvent:
     """An occurrence or exception of `master`, as an exception row: sparse occurrences take the master's
     properties (subject, attendees, ...), and the original start is in the master's zone and kind."""
     problems: list[str] = []
@@ -563,7 +596,8 @@ def _parse_instant(text: str) -> datetime:
     return _parse_local(text, ZoneInfo("UTC"))
 
 
-def _graph_instant(moment: datetime) -> str:
+def graph_instant(moment: datetime) -> str:
+    """An instant as Graph's query parameters take it (startDateTime, endDateTime)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

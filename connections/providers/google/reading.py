@@ -1,5 +1,6 @@
-"""Google Calendar events, read side: a calendar's changes page by page (events.list with sync tokens, as in
-Google's "Synchronize resources efficiently"), and Google's event resources as provider-neutral RemoteEvents.
+"""Google Calendar, read side: the calendar list, a calendar's changes page by page (events.list with sync
+tokens, as in Google's "Synchronize resources efficiently"), and Google's event resources as provider-neutral
+RemoteEvents.
 
 Deleted events come back as `cancelled` tombstones that carry little more than their id; a cancelled
 exception of a live series carries `recurringEventId` and `originalStartTime` and hides that occurrence.
@@ -15,19 +16,48 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connections.providers.base import ChangePage, EventTime, ProviderError, RemoteCalendar, RemoteEvent, SkippedItem
-from connections.providers.google import call_api
+from connections.providers.google.client import call_api
 from connections.providers.retry import with_retries
+from connections.providers.values import hex_color_or_blank
 
 logger = logging.getLogger(__name__)
 
 # The largest page events.list serves: fewer requests per sync (Google may still send shorter pages).
 PAGE_SIZE = 2500
 STATUSES = {"confirmed", "tentative", "cancelled"}
+WRITABLE_ROLES = {"owner", "writer"}
 RESPONSES = {"accepted": "accepted", "declined": "declined", "tentative": "tentative", "needsAction": "needs_action"}
 
 
 class UnusableItem(Exception):
     """An item of a listing that cannot become an event; the message says why (it is stored as the reason)."""
+
+
+def calendars(service: Any) -> list[RemoteCalendar]:
+    """GoogleAdapter.list_calendars: every calendar on the person's list, all pages."""
+    found: list[RemoteCalendar] = []
+    page_token: str | None = None
+    while True:
+        request = service.calendarList().list(pageToken=page_token, maxResults=250, showHidden=False)
+        page = call_api(request.execute, "Google calendarList")
+        # A body cut short arrives as a str, not a dict: a clear error, not an AttributeError.
+        if not isinstance(page, dict) or not isinstance(page.get("items", []), list):
+            raise ProviderError("Google calendarList: malformed response (not a calendar list)")
+        found.extend(_remote_calendar(item) for item in page.get("items", []) if isinstance(item, dict))
+        page_token = page.get("nextPageToken")
+        if not page_token:
+            return found
+
+
+def _remote_calendar(item: dict[str, Any]) -> RemoteCalendar:
+    return RemoteCalendar(
+        remote_id=str(item["id"]),
+        name=str(item.get("summaryOverride") or item.get("summary") or item["id"])[:255],
+        color=hex_color_or_blank(item.get("backgroundColor")),
+        timezone=str(item.get("timeZone", ""))[:64],
+        is_primary=bool(item.get("primary", False)),
+        read_only=item.get("accessRole") not in WRITABLE_ROLES,
+    )
 
 
 def change_pages(service: Any, calendar: RemoteCalendar, cursor: str) -> Iterator[ChangePage]:

@@ -12,14 +12,14 @@
   says what the draft says (a retry of a write whose answer was lost); 404 is EventGone.
 - occurrences: the instance is found with GET /me/events/{master}/instances around its original start, then
   PATCHed (it becomes an exception) or DELETEd. Graph keeps no item for a deleted occurrence; the WriteResult
-  names it as the inbound sync's full listing does ("{master}#cancelled-{UTC stamp}", see microsoft_events).
+  names it as the inbound sync's full listing does ("{master}#cancelled-{UTC stamp}", see reading.py).
 - respond: POST /me/events/{id}/accept | tentativelyAccept | decline with sendResponse (Graph answers 202
   with no body), then GET the event for the WriteResult. Graph offers no If-Match on these actions, and an
   answer to an invitation is the person's own, so the etag is not checked.
 
-Answers are asked for in the inbound sync's terms (microsoft_events.HEADERS: UTC times, text bodies) and
-mapped with its functions (_single, _master, _instance), so a WriteResult carries exactly the ids, etags and
-events `changes()` yields for the same state. Graph notifies attendees itself; there is nothing to choose.
+Answers are asked for in the inbound sync's terms (reading.HEADERS: UTC times, text bodies) and mapped with
+its functions (remote_single, remote_master, remote_instance), so a WriteResult carries exactly the ids,
+etags and events `changes()` yields for the same state. Graph notifies attendees itself; there is nothing to choose.
 """
 
 from __future__ import annotations
@@ -45,23 +45,19 @@ from connections.providers.base import (
     WriteRefused,
     WriteResult,
 )
-from connections.providers.microsoft import (
-    GraphItemNotFound,
-    _graph_json,
-    _graph_request,
-)
-from connections.providers.microsoft_events import (
+from connections.providers.microsoft.client import error_code, graph_json, graph_request, write_error
+from connections.providers.microsoft.reading import (
     CANCELLED_MARK,
     HEADERS,
     SPARSE_OCCURRENCE,
-    _graph_instant,
-    _instance,
-    _master,
-    _single,
     cancelled_occurrence,
+    graph_instant,
     iana_zone_name,
+    remote_instance,
+    remote_master,
+    remote_single,
 )
-from connections.providers.microsoft_recurrence import (
+from connections.providers.microsoft.recurrence import (
     RuleNotExpressible,
     UnsupportedRecurrence,
     patterned_recurrence,
@@ -86,14 +82,14 @@ def create_event(credentials: Credentials, calendar: RemoteCalendar, draft: Even
     what = "Graph create event"
     response = _send(credentials, "POST", f"/me/calendars/{_quoted(calendar.remote_id)}/events", what, body=body)
     if response.status_code in (200, 201):
-        item = _graph_json(response, what)
-    elif _error_code(response) == DUPLICATE_TRANSACTION:
+        item = graph_json(response, what)
+    elif error_code(response) == DUPLICATE_TRANSACTION:
         # The key made an event already (a retry whose draft changed meanwhile): that event is the answer.
         item = _created_with(credentials, calendar, key)
     elif response.status_code == 404:
         raise WriteRefused("This Outlook calendar no longer exists.")
     else:
-        raise _write_error(response, what)
+        raise write_error(response, what)
     return _result(credentials, calendar, item)
 
 
@@ -162,7 +158,7 @@ def respond(credentials: Credentials, calendar: RemoteCalendar, ref: EventRef, r
     if answer.status_code == 404:
         raise EventGone("The Outlook event is gone.")
     if answer.status_code not in (200, 202, 204):
-        raise _write_error(answer, what)
+        raise write_error(answer, what)
     item = _get_event(credentials, target)
     if item is None:
         # Outlook may move a declined meeting out of the calendar: nothing is left to describe.
@@ -209,7 +205,7 @@ def _patch(
     what = "Graph update event"
     response = _send(credentials, "PATCH", f"/me/events/{_quoted(item_id)}", what, body=changes, if_match=etag)
     if response.status_code == 200:
-        return _graph_json(response, what)
+        return graph_json(response, what)
     if response.status_code == 404:
         raise EventGone("The Outlook event is gone.")
     if response.status_code == 412:
@@ -217,7 +213,7 @@ def _patch(
         if not _changes(draft, _mapped(latest, calendar, master=master), calendar, occurrence=master is not None):
             return latest
         raise Conflict("The event was changed in Outlook since you edited it.")
-    raise _write_error(response, what)
+    raise write_error(response, what)
 
 
 def _delete(credentials: Credentials, item_id: str, etag: str) -> None:
@@ -227,7 +223,7 @@ def _delete(credentials: Credentials, item_id: str, etag: str) -> None:
         return
     if response.status_code == 412:
         raise Conflict("The event was changed in Outlook since you deleted it here.")
-    raise _write_error(response, what)
+    raise write_error(response, what)
 
 
 def _cancel_occurrence(
@@ -273,10 +269,10 @@ def _find_instance(
     else:
         low = datetime.combine(original, time(), UTC) - INSTANCE_MARGIN
         high = datetime.combine(original, time(), UTC) + 2 * INSTANCE_MARGIN
-    params = {"startDateTime": _graph_instant(low), "endDateTime": _graph_instant(high)}
+    params = {"startDateTime": graph_instant(low), "endDateTime": graph_instant(high)}
     for item in _listing(credentials, f"/me/events/{_quoted(ref.master_id)}/instances", params, "Graph instances"):
         try:
-            candidate = _instance(item, master, calendar)
+            candidate = remote_instance(item, master, calendar)
         except (ValueError, TypeError, KeyError):
             continue
         if candidate.original_start == original:
@@ -430,7 +426,7 @@ def _send(
     transactionId, an update or delete by its If-Match and the check of what the provider already says)."""
     headers = {**HEADERS, **({"If-Match": if_match} if if_match else {})}
     return with_retries(
-        lambda: _graph_request(credentials, method, path, params=params, json_body=body, headers=headers),
+        lambda: graph_request(credentials, method, path, params=params, json_body=body, headers=headers),
         what=what,
     )
 
@@ -443,8 +439,8 @@ def _get_event(credentials: Credentials, item_id: str) -> dict[str, Any] | None:
     if response.status_code == 404:
         return None
     if response.status_code != 200:
-        raise _write_error(response, what)
-    return _graph_json(response, what)
+        raise write_error(response, what)
+    return graph_json(response, what)
 
 
 def _existing(credentials: Credentials, item_id: str, gone: str) -> dict[str, Any]:
@@ -460,13 +456,13 @@ def _listing(credentials: Credentials, path: str, params: dict[str, str], what: 
     while True:
         response = _send(credentials, "GET", url, what, params=query)
         if response.status_code != 200:
-            raise _write_error(response, what)
-        page = _graph_json(response, what)
+            raise write_error(response, what)
+        page = graph_json(response, what)
         yield from (item for item in page.get("value", []) if isinstance(item, dict))
         next_link = page.get("@odata.nextLink")
         if not next_link:
             return
-        url, query = str(next_link), None  # _graph_request follows links to Graph itself only
+        url, query = str(next_link), None  # graph_request follows links to Graph itself only
 
 
 def _mapped(
@@ -476,43 +472,15 @@ def _mapped(
     kind = str(item.get("type") or "singleInstance")
     try:
         if kind == "seriesMaster":
-            return _master(item, calendar)
+            return remote_master(item, calendar)
         if kind == "occurrence" and master is not None:
             sparse = {key: value for key, value in item.items() if key in SPARSE_OCCURRENCE}
-            return _instance(sparse, master, calendar)
+            return remote_instance(sparse, master, calendar)
         if kind == "exception" and master is not None:
-            return _instance(item, master, calendar)
-        return _single(item, calendar)
+            return remote_instance(item, master, calendar)
+        return remote_single(item, calendar)
     except (ValueError, TypeError, KeyError, UnsupportedRecurrence) as exc:
         raise ProviderError(f"Graph returned an event calsync cannot read: {exc}", permanent=True) from None
-
-
-def _error_code(response: requests.Response) -> str:
-    return _error_details(response)[0].lower()
-
-
-def _error_details(response: requests.Response) -> tuple[str, str]:
-    try:
-        error = response.json().get("error") or {}
-    except (ValueError, AttributeError):  # not JSON, or JSON that is not an object
-        return "", ""
-    if not isinstance(error, dict):
-        return "", ""
-    return str(error.get("code") or ""), str(error.get("message") or "")
-
-
-def _write_error(response: requests.Response, what: str) -> ProviderError:
-    code, message = _error_details(response)
-    status = response.status_code
-    if status == 403:
-        return WriteRefused("Outlook does not let you change this calendar: you may only read it.")
-    if status == 400:
-        return WriteRefused(f"Outlook refused the change: {message or code or 'bad request'}")
-    if status == 404:
-        return GraphItemNotFound(f"{what}: not found (404 {code})".rstrip())
-    if status == 412:
-        return Conflict("The event was changed in Outlook meanwhile.")
-    return ProviderError(f"{what}: {status} {code}".rstrip(), permanent=True)
 
 
 def _quoted(item_id: str) -> str:

@@ -22,14 +22,13 @@ What Google documents and this module relies on:
   cancelled one cancels it), and one left behind is put back as its occurrence or deleted. The result is all
   Google then holds under the series' iCalUID (events.list `iCalUID`, `showDeleted`).
 
-The WriteResult's events go through the inbound mapping (`google_events.remote_event`, with the calendar's
+The WriteResult's events go through the inbound mapping (`reading.remote_event`, with the calendar's
 zone) so the next sync finds them unchanged; a cancelled occurrence is reduced to the tombstone fields an
 events.list reply guarantees first, as the listing would show it.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -38,7 +37,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
-from googleapiclient.errors import HttpError
 
 from connections.providers.base import (
     RESPONSES,
@@ -53,28 +51,20 @@ from connections.providers.base import (
     WriteRefused,
     WriteResult,
 )
-from connections.providers.google import RATE_LIMIT_REASONS, api_error, call_api, error_reasons
-from connections.providers.google_events import UnusableItem, remote_event
+from connections.providers.google.client import DuplicateId, call_api, send
+from connections.providers.google.reading import UnusableItem, remote_event
 from connections.providers.ical.series_moves import SeriesMove
 
-# 403 reasons that say the calendar (or this event) will not take the write, as opposed to a rate limit.
-READ_ONLY_REASONS = {"requiredAccessLevel", "forbidden"}
-NOT_ORGANIZER_REASONS = {"forbiddenForNonOrganizer"}
-SCOPE_REASONS = {"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
 # The fields an events.list reply guarantees for a cancelled exception of a series.
 TOMBSTONE_FIELDS = ("kind", "etag", "id", "status", "recurringEventId", "originalStartTime")
-
-
-class _Duplicate(Exception):
-    """events.insert answered 409: an event with this id exists already."""
 
 
 def create_event(service: Any, calendar: RemoteCalendar, draft: EventDraft, *, key: str, notify: bool) -> WriteResult:
     body = {"id": key, **_event_body(draft, calendar, patch=False)}
     request = service.events().insert(calendarId=calendar.remote_id, body=body, sendUpdates=_send_updates(notify))
     try:
-        return _result(_send(request, "Google events.insert", duplicate_is_ok=True), calendar)
-    except _Duplicate:
+        return _result(send(request, "Google events.insert", duplicate_is_ok=True), calendar)
+    except DuplicateId:
         pass
     # Our earlier attempt made it (its answer was lost): that event is the one this create made.
     made = _get(service, calendar, key)
@@ -97,7 +87,7 @@ def update_event(
         calendarId=calendar.remote_id, eventId=event_id, body=body, sendUpdates=_send_updates(notify)
     )
     try:
-        item = _send(request, "Google events.patch", if_match=if_match)
+        item = send(request, "Google events.patch", if_match=if_match)
     except Conflict:
         current = _get(service, calendar, event_id)
         if current is None or current.get("status") == "cancelled":
@@ -152,7 +142,7 @@ def respond(
         sendUpdates=_send_updates(notify),
     )
     # The whole guest list goes back: If-Match keeps a guest's answer that arrived meanwhile from being undone.
-    return _result(_send(request, "Google events.patch", if_match=str(item.get("etag") or "")), calendar)
+    return _result(send(request, "Google events.patch", if_match=str(item.get("etag") or "")), calendar)
 
 
 def fetch_event(service: Any, calendar: RemoteCalendar, event_id: str) -> list[RemoteEvent]:
@@ -252,7 +242,7 @@ def _series_moved(
             conferenceDataVersion=1,
             supportsAttachments=True,
         )
-        _send(request, "Google events.patch (an exception of a moved series)")
+        send(request, "Google events.patch (an exception of a moved series)")
     series = remote_event(master, calendar.timezone)
     for exception in before.exceptions:
         if exception["id"] in written:
@@ -354,7 +344,7 @@ def _restore(
     request = service.events().patch(
         calendarId=calendar.remote_id, eventId=event_id, body=body, sendUpdates=_send_updates(notify)
     )
-    _send(request, "Google events.patch (an occurrence of a moved series)")
+    send(request, "Google events.patch (an occurrence of a moved series)")
 
 
 def _same_uid(service: Any, calendar: RemoteCalendar, uid: str) -> list[dict[str, Any]]:
@@ -416,7 +406,7 @@ def _delete(service: Any, calendar: RemoteCalendar, event_id: str, etag: str, no
         calendarId=calendar.remote_id, eventId=event_id, sendUpdates=_send_updates(notify)
     )
     try:
-        _send(request, "Google events.delete", if_match=etag)
+        send(request, "Google events.delete", if_match=etag)
     except EventGone:
         return  # deleted already: what we wanted
     except Conflict:
@@ -457,59 +447,9 @@ def _get(service: Any, calendar: RemoteCalendar, event_id: str) -> dict[str, Any
     """The event as Google has it now (deleted ones too, as `cancelled`), or None when Google has no such id."""
     request = service.events().get(calendarId=calendar.remote_id, eventId=event_id)
     try:
-        return _send(request, "Google events.get")
+        return send(request, "Google events.get")
     except EventGone:
         return None
-
-
-def _send(request: Any, what: str, *, if_match: str = "", duplicate_is_ok: bool = False) -> dict[str, Any]:
-    """Run one write-side request (no retries here: the push retries the whole write, which is safe to
-    repeat) and turn Google's answers into the write errors of the contract."""
-    if if_match:
-        request.headers["If-Match"] = if_match
-
-    def execute() -> Any:
-        try:
-            return request.execute()
-        except HttpError as exc:
-            if duplicate_is_ok and int(exc.resp.status) == 409:
-                raise _Duplicate from None
-            raise _write_error(exc, what) from None
-
-    body = call_api(execute, what)
-    if body in ("", None):  # events.delete answers 204 without a body
-        return {}
-    if not isinstance(body, dict):
-        raise ProviderError(f"{what}: malformed response (not an event)")
-    return body
-
-
-def _write_error(exc: HttpError, what: str) -> ProviderError:
-    status = int(exc.resp.status)
-    reasons = error_reasons(exc)
-    if status in (404, 410):
-        return EventGone(f"{what}: the event is no longer at Google ({status})")
-    if status == 412:
-        return Conflict("The event changed at Google since calsync last saw it.")
-    if status == 403 and not reasons & RATE_LIMIT_REASONS:
-        if reasons & NOT_ORGANIZER_REASONS:
-            return WriteRefused("Only the organizer can change this event; you can answer the invitation.")
-        if reasons & SCOPE_REASONS:
-            return WriteRefused("calsync may not change your Google calendars. Connect Google again and allow it.")
-        if reasons & READ_ONLY_REASONS:
-            return WriteRefused("You can only read this Google calendar, so calsync cannot change its events.")
-    if status == 400:
-        message = _error_message(exc)
-        return WriteRefused(f"Google did not accept this event{': ' + message if message else '.'}")
-    return api_error(exc, what)
-
-
-def _error_message(exc: HttpError) -> str:
-    try:
-        error = json.loads(exc.content or b"{}").get("error", {})
-    except (ValueError, AttributeError):
-        return ""
-    return str(error.get("message") or "")[:300] if isinstance(error, dict) else ""
 
 
 def _result(item: Mapping[str, Any], calendar: RemoteCalendar) -> WriteResult:
