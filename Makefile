@@ -27,7 +27,7 @@ TEST_ENV := DEBUG=0 \
 help:
 	@echo "make run    serve calsync with a Celery worker and beat (SQLite and a folder broker unless configured)"
 	@echo "make test   lint, then the whole test suite against PostgreSQL and Redis on 127.0.0.1"
-	@echo "make lint   ruff, mypy and bandit"
+	@echo "make lint   ruff, mypy, bandit and the import contracts (lint-imports)"
 	@echo "make audit  pip-audit of the locked dependencies"
 	@echo "make bench  performance benchmarks"
 	@echo "make soak   signed-in users browse under gunicorn while workers sync; then the data check"
@@ -68,6 +68,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(TEST_ENV) $(BIN)/mypy .
 	$(BIN)/bandit -q -c pyproject.toml -r .
+	$(BIN)/lint-imports --no-cache
 
 # The browser tests drive Debian's chromium (Playwright's own browser download cannot work here).
 chromium:
