@@ -1,1 +1,1 @@
-"""Events: calendar events synced from providers, sync runs, and (later issues) the sync and week view."""
+"""Events: calendar events synced from providers, sync runs, the inbound sync, the outbound push and the week view."""

@@ -1,4 +1,4 @@
-"""The performance data set (issue 9): counts, repeatability, valid rows, the week view, and --reset."""
+"""The performance data set: counts, repeatability, valid rows, the week view, and --reset."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Every URL of the URL configuration, with the owner's real ids and every HTTP method, as an anonymous
 visitor, a stranger and the owner: no one reads or changes another person's pages or objects, and the
-admin refuses everyone who is not staff (issue 10).
+admin refuses everyone who is not staff.
 
 The URLs come from the resolver, so a new view is covered as soon as it is routed; a URL that takes a
 keyword the table below does not know fails until someone says which of the owner's ids it names.

@@ -1,4 +1,4 @@
-"""A realistic, repeatable data set for performance work (`python -m bench.dataset`, issue 9).
+"""A realistic, repeatable data set for performance work (`python -m bench.dataset`).
 
 How it is built, and why it is fast:
 - `specs` draws provider-neutral event descriptions (titles, people, times, recurrence, exceptions) from a

@@ -16,7 +16,7 @@ from bench.dataset.build import DEFAULT_NOW, DatasetExists, dataset_generate
 
 
 class Command(BaseCommand):
-    help = "Generate N people with calendars, events, audit rows and OAuth states (issue 9's data set)."
+    help = "Generate N people with calendars, events, audit rows and OAuth states (the bench's data set)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--users", type=int, required=True, help="How many people (1000 is the seed's scale).")
