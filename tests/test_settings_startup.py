@@ -143,7 +143,7 @@ def app_database_url() -> Iterator[str]:
 
 
 def test_check_deploy_reports_nothing_for_the_documented_production_environment(tmp_path, app_database_url):
-    # The README's production example (Deploying), with real secrets in place of the dots.
+    # The production example in docs/operations.md (Deploying), with real secrets in place of the dots.
     production = {
         **SECRETS,
         "SECRET_KEY": secrets.token_urlsafe(50),
@@ -158,8 +158,8 @@ def test_check_deploy_reports_nothing_for_the_documented_production_environment(
         "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
         "SECURE_HSTS_PRELOAD": "1",
     }
-    readme = (ROOT / "README.md").read_text()
-    assert all(f"{name}=" in readme for name in production), "the README's example and this test differ"
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    assert all(f"{name}=" in operations for name in production), "the documented example and this test differ"
     # Only what a deployment has: not this test process's settings, nor the DJANGO_ALLOW_ASYNC_UNSAFE that the
     # browser tests' live server sets in it (check --deploy rightly reports that).
     clean = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
