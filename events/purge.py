@@ -22,7 +22,7 @@ def events_purge(
     Django's `delete()` would load every row first: the exceptions' `recurring_event` (SET NULL) puts
     CalendarEvent on the collector's slow path. Those SET NULLs (and the outbox's `event`) are done here
     instead, one UPDATE each per batch, and the rows go in one DELETE; CalendarEvent has no other reverse
-    relation and no delete signals (tests/test_purge_deleted.py checks both).
+    relation and no delete signals (tests/events/test_purge_deleted.py checks both).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1.")

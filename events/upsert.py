@@ -4,7 +4,7 @@ that a push brings back, stored as the inbound sync stores it (`provider_copy_st
 A handful of rows goes through the ORM's `bulk_create`. A large page (a first sync lists thousands) is
 copied into a temporary table with COPY and merged with one `INSERT … ON CONFLICT`: several times faster,
 because `bulk_create` sends each column as an array that psycopg's client-side binding quotes element by
-element in Python. Both write the same values; `tests/test_event_upsert.py` holds them to that.
+element in Python. Both write the same values; `tests/events/test_event_upsert.py` holds them to that.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from django.utils.timezone import now
 
 from accounts.models import User
 from events.week import week_start_for
-from tests.browser import SCREENSHOTS, chromium
+from tests.browser.chromium import SCREENSHOTS, chromium
 from tests.conftest import PASSWORD
 from tests.factories import make_account, make_connection, make_event
 

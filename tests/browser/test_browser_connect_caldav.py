@@ -6,7 +6,7 @@ import pytest
 from allauth.account.models import EmailAddress
 
 from accounts.models import User
-from tests.browser import SCREENSHOTS, chromium
+from tests.browser.chromium import SCREENSHOTS, chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PASSWORD = "a long browser passphrase 9"

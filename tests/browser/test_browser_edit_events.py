@@ -15,9 +15,9 @@ from connections.models import CalendarConnection
 from events.models import CalendarEvent, EventSyncStatus
 from events.push import connection_push
 from events.week import week_start_for
-from tests.browser import SCREENSHOTS, chromium
+from tests.browser.chromium import SCREENSHOTS, chromium
+from tests.browser.test_browser_week import signed_in
 from tests.sync_helpers import google_calendar
-from tests.test_browser_week import signed_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -9,10 +9,10 @@ from datetime import timedelta
 from django.urls import reverse
 
 from events.selectors import MAX_STEPS_PER_PAGE
+from tests.events.test_recurrence_bounds import DENSE, shown
+from tests.events.test_recurrence_bounds import rule_steps as rule_steps  # a fixture, used by name
+from tests.events.test_week_view import at, this_monday, week_url
 from tests.factories import make_account, make_connection, make_event
-from tests.test_recurrence_bounds import DENSE, shown
-from tests.test_recurrence_bounds import rule_steps as rule_steps  # a fixture, used by name
-from tests.test_week_view import at, this_monday, week_url
 
 NOTICE = "not all of them are shown"
 HOSTILE_SERIES = 12

@@ -17,10 +17,10 @@ from connections.models import CalendarConnection, SyncState
 from connections.selectors import UNREADABLE_LISTED
 from events.models import CalendarEvent, SyncOutcome, UnreadableItem
 from events.sync import sync_connection
-from tests import test_faults
 from tests.factories import make_account, make_connection
 from tests.sync_helpers import google_calendar, graph_calendar
-from tests.test_faults import first_day
+from tests.system import test_faults
+from tests.system.test_faults import first_day
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the sync commits page by page
 
@@ -43,7 +43,7 @@ def first_seen(calendar: CalendarConnection, item: str) -> datetime:
 # --- CalDAV, against Radicale -------------------------------------------------------------------------------
 
 # Radicale refuses to store what calsync cannot read, so another client's broken write comes from the proxy in
-# front of it (fakes/caldav_proxy.py), as in tests/test_faults.py, whose CalDAV calendar this borrows.
+# front of it (fakes/caldav_proxy.py), as in tests/system/test_faults.py, whose CalDAV calendar this borrows.
 radicale, side = test_faults.radicale, test_faults.side
 quick_retries = test_faults.quick_retries
 

@@ -35,8 +35,8 @@ from events.recurrence import (
 )
 from events.selectors import occurrences_in_window
 from events.week import local_midnight
+from tests.events.test_week_view import at, this_monday, week_url
 from tests.factories import make_account, make_connection, make_event
-from tests.test_week_view import at, this_monday, week_url
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UNLIMITED = Limits(per_day=10**9, per_window=10**9)

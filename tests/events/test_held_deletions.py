@@ -1,7 +1,7 @@
 """Deletions a provider reports one by one (Google's cancelled items, Graph's @removed, CalDAV's 404s) are held
 like a full listing's sweep when they would delete most of a calendar: the same accident from the person's
 point of view, and calendar-to-calendar sync would copy it onward. Through the loopback Google and Graph fakes
-and a real Radicale, with the calendars and checks of tests/test_faults.py.
+and a real Radicale, with the calendars and checks of tests/system/test_faults.py.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from audit.models import AuditAction, AuditLog
 from connections.models import SyncState
 from events.models import SyncOutcome
 from events.sync import connection_sweep_confirm
-from tests import test_faults
-from tests.test_faults import SIDES, Before, assert_in_step, assert_nothing_left_to_do, first_day, synced
+from tests.system import test_faults
+from tests.system.test_faults import SIDES, Before, assert_in_step, assert_nothing_left_to_do, first_day, synced
 
 # The fault scenarios' fixtures (their calendars at each provider, and their own Radicale), by name.
 owner, radicale, side = test_faults.owner, test_faults.radicale, test_faults.side

@@ -1,6 +1,6 @@
 """The audit triggers hold against the application's own database role, as production should run it.
 
-tests/test_audit_log.py checks the triggers as the test user, a superuser that owns the table. Here the
+tests/audit/test_audit_log.py checks the triggers as the test user, a superuser that owns the table. Here the
 statements come from fresh roles that neither own audit_logs nor are superusers: one that holds every
 table privilege (TRUNCATE included), so a refusal can only come from the trigger; and one made by the
 grants that ship (deploy/postgres/app-role.sql, which docker-compose.yml runs), run here with psql as there.
@@ -26,6 +26,7 @@ from psycopg import sql
 
 from audit.models import AuditAction, AuditLog
 from audit.services import record
+from fakes.processes import ROOT
 
 # The trigger's own words (audit migrations 0002 and 0004): a missing privilege reads differently.
 TRIGGER_REFUSAL = "audit_logs is append-only: {} refused"
@@ -38,7 +39,6 @@ def as_admin(statement: sql.Composable) -> None:
         cursor.execute(statement.as_string(cursor.connection))
 
 
-ROOT = Path(__file__).resolve().parent.parent
 APP_ROLE_SQL = ROOT / "deploy" / "postgres" / "app-role.sql"
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.test_audit_role import APP_ROLE_SQL
-
-ROOT = Path(__file__).resolve().parent.parent
+from fakes.processes import ROOT
+from tests.audit.test_audit_role import APP_ROLE_SQL
 
 
 def procfile() -> dict[str, str]:
@@ -91,7 +90,7 @@ def test_compose_grants_the_app_role_with_the_sql_file_the_role_test_runs():
     assert f"app_role={database_url(compose()['services']['web'])[0]}" in command
     assert grants["environment"]["PGUSER"] == compose()["services"]["db"]["environment"]["POSTGRES_USER"]
     assert grants["environment"]["PGPASSWORD"] == compose()["services"]["db"]["environment"]["POSTGRES_PASSWORD"]
-    # The file psql runs, through the service's volume, is the one tests/test_audit_role.py checks.
+    # The file psql runs, through the service's volume, is the one tests/audit/test_audit_role.py checks.
     script = command[command.index("-f") + 1]
     mounts = [volume.split(":") for volume in grants["volumes"]]
     (on_host,) = [

@@ -8,7 +8,7 @@ import pytest
 
 from accounts.models import Session, User
 from tests.accounts_helpers import code_in_last_email
-from tests.browser import SCREENSHOTS, chromium
+from tests.browser.chromium import SCREENSHOTS, chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PASSWORD = "a long browser passphrase 9"

@@ -19,7 +19,7 @@ from events.edits import (
     event_update,
 )
 from events.models import CalendarEvent, ChangeScope, ChangeStatus, EventChange, EventSyncStatus
-from tests.test_push import (
+from tests.events.test_push import (
     MONDAY,
     PROVIDERS,
     World,

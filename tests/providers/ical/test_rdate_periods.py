@@ -16,9 +16,9 @@ from connections.providers.ical.parsing import parse_resource
 from events.models import CalendarEvent
 from events.recurrence import RecurrenceError, Series, expand, series_end
 from events.selectors import occurrences_in_window
+from tests.events.test_event_occurrences import store
+from tests.events.test_sync_caldav import our_occurrences, provider_occurrences, vcalendar, vevent
 from tests.factories import make_account, make_connection
-from tests.test_event_occurrences import store
-from tests.test_sync_caldav import our_occurrences, provider_occurrences, vcalendar, vevent
 
 BERLIN = ZoneInfo("Europe/Berlin")
 FIRST = datetime(2025, 3, 18, 9, tzinfo=BERLIN)  # a Tuesday; weekly, an hour long, three times

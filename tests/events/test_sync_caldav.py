@@ -20,7 +20,7 @@ from events.sync import sync_connection
 from fakes import caldav_proxy, tls
 from fakes.radicale import CalDAVAccount
 from fakes.server import serve
-from tests import test_ical_parsing
+from tests.providers.ical import test_ical_parsing
 from tests.sync_helpers import caldav_work_calendar
 
 pytestmark = pytest.mark.django_db(transaction=True)

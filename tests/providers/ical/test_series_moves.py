@@ -27,8 +27,8 @@ from events.models import CalendarEvent, ChangeScope, ChangeStatus, EventChange
 from events.push import connection_push
 from events.selectors import occurrences_in_window
 from events.sync import sync_connection
+from tests.events.test_push import google_world, microsoft_world
 from tests.sync_helpers import caldav_work_calendar
-from tests.test_push import google_world, microsoft_world
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

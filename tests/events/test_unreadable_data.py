@@ -16,9 +16,9 @@ from connections.providers.google.reading import remote_event
 from events.mapping import event_row
 from events.models import CalendarEvent, SyncOutcome
 from events.sync import sync_connection
+from tests.events.test_week_view import HTMX, at, count_queries, this_monday, week_url
 from tests.factories import make_account, make_connection, make_event
 from tests.sync_helpers import graph_calendar
-from tests.test_week_view import HTMX, at, count_queries, this_monday, week_url
 
 MARK = "Some of this event's data could not be read"
 START = datetime(2026, 3, 2, 9, tzinfo=UTC)

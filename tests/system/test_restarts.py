@@ -51,7 +51,7 @@ from tests.sync_helpers import google_calendar
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-# Figures for docs/reliability.md: `pytest -o log_cli=true --log-cli-level=INFO tests/test_restarts.py`.
+# Figures for docs/reliability.md: `pytest -o log_cli=true --log-cli-level=INFO tests/system/test_restarts.py`.
 figures = logging.getLogger("tests.restarts.figures")
 
 PAGE_SIZE = 50

@@ -15,8 +15,8 @@ import pytest
 from psycopg import sql
 
 from calsync.lib.crypto import generate_key
+from fakes.processes import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PRINT_SETTINGS = (
     "import json, django; from django.conf import settings; django.setup(); "
     "print(json.dumps({'broker': settings.CELERY_BROKER_URL, 'engine': settings.DATABASES['default']['ENGINE'], "
