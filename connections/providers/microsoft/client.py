@@ -4,8 +4,8 @@ msal builds its own flow (PKCE verifier, nonce, state); we keep that dict with o
 back at the callback rather than re-implementing it. The authority and Graph base come from settings
 (MICROSOFT_AUTHORITY_HOST, MICROSOFT_TENANT, MICROSOFT_GRAPH_BASE), for sovereign clouds and tests.
 
-The only module of this package where Graph's and msal's errors become ProviderErrors: reading and writing
-send their requests through `graph_request` and read failed answers with `graph_get` and `write_error`.
+The only module of this package where Graph's and msal's errors become ProviderErrors: reading sends its
+requests through `graph_get`, writing through `graph_write` and `graph_command`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from connections.providers.base import (
     WriteRefused,
 )
 from connections.providers.http import network_failure, raise_for_transient, timeout_seconds
+from connections.providers.retry import with_retries
 
 # msal adds the reserved scopes itself (openid, profile, offline_access — the last one is what brings a
 # refresh token); passing them here is an error.
@@ -42,6 +43,8 @@ SCOPES = ["Calendars.ReadWrite", "User.Read"]
 GRANT_GONE = {"invalid_grant", "interaction_required"}
 # Graph error codes that mean a delta round's state is gone (compared in lower case).
 SYNC_STATE_GONE = {"syncstatenotfound", "syncstateinvalid", "resyncrequired"}
+# The error code of a create whose transactionId made an event already (compared in lower case).
+DUPLICATE_TRANSACTION = "errorduplicatetransactionid"
 
 
 class GraphItemNotFound(ProviderError):
@@ -49,6 +52,10 @@ class GraphItemNotFound(ProviderError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, permanent=True)
+
+
+class DuplicateTransaction(Exception):
+    """A create answered ErrorDuplicateTransactionId: its transactionId made an event already."""
 
 
 # --- OAuth (msal) ---------------------------------------------------------------------------------------
@@ -259,6 +266,61 @@ def graph_pages(credentials: Credentials, path: str, params: dict[str, str]) -> 
         if not str(next_link).startswith(settings.MICROSOFT_GRAPH_BASE.rstrip("/") + "/"):
             raise ProviderError("Graph sent a next page outside the Graph endpoint", permanent=True)
         page = graph_get(credentials, str(next_link))
+
+
+def graph_write(
+    credentials: Credentials,
+    method: str,
+    path_or_url: str,
+    what: str,
+    *,
+    params: dict[str, str] | None = None,
+    json_body: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    duplicate_is_ok: bool = False,
+) -> dict[str, Any]:
+    """One write-side request whose answer is an item or a page: its JSON (200, or 201 to a POST that creates),
+    or the contract's error for any other answer (`write_error`). With `duplicate_is_ok`, an answer saying the
+    transactionId made an event already raises DuplicateTransaction instead."""
+    response = _write_request(credentials, method, path_or_url, what, params, json_body, headers)
+    if response.status_code in ((200, 201) if method == "POST" else (200,)):
+        return graph_json(response, what)
+    if duplicate_is_ok and error_code(response) == DUPLICATE_TRANSACTION:
+        raise DuplicateTransaction
+    raise write_error(response, what)
+
+
+def graph_command(
+    credentials: Credentials,
+    method: str,
+    path_or_url: str,
+    what: str,
+    *,
+    json_body: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """One write-side request whose answer has nothing to read (a DELETE, an action such as accept): done on
+    200, 202 or 204, else the contract's error for the answer (`write_error`)."""
+    response = _write_request(credentials, method, path_or_url, what, None, json_body, headers)
+    if response.status_code not in (200, 202, 204):
+        raise write_error(response, what)
+
+
+def _write_request(
+    credentials: Credentials,
+    method: str,
+    path_or_url: str,
+    what: str,
+    params: dict[str, str] | None,
+    json_body: Mapping[str, Any] | None,
+    headers: Mapping[str, str] | None,
+) -> requests.Response:
+    """One request, retried while it fails transiently (every write is safe to repeat: a create by its
+    transactionId, an update or delete by its If-Match and the check of what the provider already says)."""
+    return with_retries(
+        lambda: graph_request(credentials, method, path_or_url, params=params, json_body=json_body, headers=headers),
+        what=what,
+    )
 
 
 def error_code(response: requests.Response) -> str:

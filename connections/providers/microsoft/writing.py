@@ -30,8 +30,6 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import requests
-
 from connections.providers.base import (
     Conflict,
     Credentials,
@@ -45,7 +43,12 @@ from connections.providers.base import (
     WriteRefused,
     WriteResult,
 )
-from connections.providers.microsoft.client import error_code, graph_json, graph_request, write_error
+from connections.providers.microsoft.client import (
+    DuplicateTransaction,
+    GraphItemNotFound,
+    graph_command,
+    graph_write,
+)
 from connections.providers.microsoft.reading import (
     CANCELLED_MARK,
     HEADERS,
@@ -63,11 +66,9 @@ from connections.providers.microsoft.recurrence import (
     patterned_recurrence,
     rrule_line,
 )
-from connections.providers.retry import with_retries
 
 # The answers a person gives, as Graph's actions.
 RESPONSE_ACTIONS = {"accepted": "accept", "tentative": "tentativelyAccept", "declined": "decline"}
-DUPLICATE_TRANSACTION = "errorduplicatetransactionid"  # compared in lower case
 # How far on either side of an occurrence's original start its instance is looked for.
 INSTANCE_MARGIN = timedelta(days=1)
 
@@ -79,18 +80,19 @@ def create_event(credentials: Credentials, calendar: RemoteCalendar, draft: Even
     body: dict[str, Any] = {**_content(draft), **_times(draft, calendar), "transactionId": key}
     if draft.recurrence:
         body["recurrence"] = _recurrence(draft, calendar)
-    what = "Graph create event"
-    response = _send(credentials, "POST", f"/me/calendars/{_quoted(calendar.remote_id)}/events", what, body=body)
-    if response.status_code in (200, 201):
-        item = graph_json(response, what)
-    elif error_code(response) == DUPLICATE_TRANSACTION:
-        # The key made an event already (a retry whose draft changed meanwhile): that event is the answer.
-        item = _created_with(credentials, calendar, key)
-    elif response.status_code == 404:
-        raise WriteRefused("This Outlook calendar no longer exists.")
+    path = f"/me/calendars/{_quoted(calendar.remote_id)}/events"
+    try:
+        item = graph_write(
+            credentials, "POST", path, "Graph create event", json_body=body, headers=HEADERS, duplicate_is_ok=True
+        )
+    except DuplicateTransaction:
+        pass
+    except GraphItemNotFound:
+        raise WriteRefused("This Outlook calendar no longer exists.") from None
     else:
-        raise write_error(response, what)
-    return _result(credentials, calendar, item)
+        return _result(credentials, calendar, item)
+    # The key made an event already (a retry whose draft changed meanwhile): that event is the answer.
+    return _result(credentials, calendar, _created_with(credentials, calendar, key))
 
 
 def update_event(
@@ -153,12 +155,11 @@ def respond(credentials: Credentials, calendar: RemoteCalendar, ref: EventRef, r
         target = ref.provider_event_id
     else:
         raise EventGone("The Outlook event is gone.")
-    what = f"Graph {action}"
-    answer = _send(credentials, "POST", f"/me/events/{_quoted(target)}/{action}", what, body={"sendResponse": True})
-    if answer.status_code == 404:
-        raise EventGone("The Outlook event is gone.")
-    if answer.status_code not in (200, 202, 204):
-        raise write_error(answer, what)
+    path = f"/me/events/{_quoted(target)}/{action}"
+    try:
+        graph_command(credentials, "POST", path, f"Graph {action}", json_body={"sendResponse": True}, headers=HEADERS)
+    except GraphItemNotFound:
+        raise EventGone("The Outlook event is gone.") from None
     item = _get_event(credentials, target)
     if item is None:
         # Outlook may move a declined meeting out of the calendar: nothing is left to describe.
@@ -202,28 +203,29 @@ def _patch(
         # Outlook already says what the draft says (an earlier attempt got through): nothing to write, and
         # nothing to conflict with.
         return _existing(credentials, item_id, "The Outlook event is gone.")
-    what = "Graph update event"
-    response = _send(credentials, "PATCH", f"/me/events/{_quoted(item_id)}", what, body=changes, if_match=etag)
-    if response.status_code == 200:
-        return graph_json(response, what)
-    if response.status_code == 404:
-        raise EventGone("The Outlook event is gone.")
-    if response.status_code == 412:
-        latest = _existing(credentials, item_id, "The Outlook event is gone.")
-        if not _changes(draft, _mapped(latest, calendar, master=master), calendar, occurrence=master is not None):
-            return latest
-        raise Conflict("The event was changed in Outlook since you edited it.")
-    raise write_error(response, what)
+    path = f"/me/events/{_quoted(item_id)}"
+    try:
+        return graph_write(credentials, "PATCH", path, "Graph update event", json_body=changes, headers=_headers(etag))
+    except GraphItemNotFound:
+        raise EventGone("The Outlook event is gone.") from None
+    except Conflict:
+        pass
+    # 412: Outlook's copy changed since the etag. It may already say what the draft says (a retry of a
+    # write whose answer was lost); otherwise the edit conflicts.
+    latest = _existing(credentials, item_id, "The Outlook event is gone.")
+    if not _changes(draft, _mapped(latest, calendar, master=master), calendar, occurrence=master is not None):
+        return latest
+    raise Conflict("The event was changed in Outlook since you edited it.")
 
 
 def _delete(credentials: Credentials, item_id: str, etag: str) -> None:
-    what = "Graph delete event"
-    response = _send(credentials, "DELETE", f"/me/events/{_quoted(item_id)}", what, if_match=etag)
-    if response.status_code in (200, 202, 204, 404):  # 404: already gone, which is what was asked
-        return
-    if response.status_code == 412:
-        raise Conflict("The event was changed in Outlook since you deleted it here.")
-    raise write_error(response, what)
+    path = f"/me/events/{_quoted(item_id)}"
+    try:
+        graph_command(credentials, "DELETE", path, "Graph delete event", headers=_headers(etag))
+    except GraphItemNotFound:
+        return  # already gone, which is what was asked
+    except Conflict:
+        raise Conflict("The event was changed in Outlook since you deleted it here.") from None
 
 
 def _cancel_occurrence(
@@ -412,35 +414,18 @@ def _rule_line(recurrence: Mapping[str, Any], draft: EventDraft, calendar: Remot
 # --- Graph -----------------------------------------------------------------------------------------------
 
 
-def _send(
-    credentials: Credentials,
-    method: str,
-    path: str,
-    what: str,
-    *,
-    body: Mapping[str, Any] | None = None,
-    params: dict[str, str] | None = None,
-    if_match: str = "",
-) -> requests.Response:
-    """One request, retried while it fails transiently (every write here is safe to repeat: a create by its
-    transactionId, an update or delete by its If-Match and the check of what the provider already says)."""
-    headers = {**HEADERS, **({"If-Match": if_match} if if_match else {})}
-    return with_retries(
-        lambda: graph_request(credentials, method, path, params=params, json_body=body, headers=headers),
-        what=what,
-    )
+def _headers(etag: str) -> dict[str, str]:
+    """The inbound sync's headers, with If-Match when there is an etag to send."""
+    return {**HEADERS, **({"If-Match": etag} if etag else {})}
 
 
 def _get_event(credentials: Credentials, item_id: str) -> dict[str, Any] | None:
     if not item_id:
         return None
-    what = "Graph event"
-    response = _send(credentials, "GET", f"/me/events/{_quoted(item_id)}", what)
-    if response.status_code == 404:
+    try:
+        return graph_write(credentials, "GET", f"/me/events/{_quoted(item_id)}", "Graph event", headers=HEADERS)
+    except GraphItemNotFound:
         return None
-    if response.status_code != 200:
-        raise write_error(response, what)
-    return graph_json(response, what)
 
 
 def _existing(credentials: Credentials, item_id: str, gone: str) -> dict[str, Any]:
@@ -454,10 +439,7 @@ def _listing(credentials: Credentials, path: str, params: dict[str, str], what: 
     url = path
     query: dict[str, str] | None = params
     while True:
-        response = _send(credentials, "GET", url, what, params=query)
-        if response.status_code != 200:
-            raise write_error(response, what)
-        page = graph_json(response, what)
+        page = graph_write(credentials, "GET", url, what, params=query, headers=HEADERS)
         yield from (item for item in page.get("value", []) if isinstance(item, dict))
         next_link = page.get("@odata.nextLink")
         if not next_link:
