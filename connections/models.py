@@ -121,6 +121,12 @@ class CalendarConnection(models.Model):
     sync_queued_at = models.DateTimeField(
         null=True, blank=True, help_text="The periodic fan-out queued a sync then; cleared when a worker starts it."
     )
+    sync_again = models.BooleanField(
+        default=False, help_text="More changes were announced while a sync ran: one more sync follows it."
+    )
+    changed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a sync or an edit last changed what this calendar shows."
+    )
     sweep_held_count = models.PositiveIntegerField(
         null=True, blank=True, help_text="A full resync would delete this many events; held until confirmed."
     )
