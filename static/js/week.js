@@ -270,8 +270,15 @@
   var checking = false;
   var stopped = false;
 
-  document.addEventListener("htmx:beforeRequest", function () { pending += 1; });
-  document.addEventListener("htmx:afterRequest", function () { pending = Math.max(0, pending - 1); });
+  // Counted from the moment htmx sends until the request ends in any way (loaded, failed, aborted).
+  document.addEventListener("htmx:beforeSend", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    if (!xhr) {
+      return;
+    }
+    pending += 1;
+    xhr.addEventListener("loadend", function () { pending = Math.max(0, pending - 1); }, { once: true });
+  });
 
   function region() {
     return document.getElementById("week");
