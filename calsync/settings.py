@@ -358,6 +358,9 @@ RECURRENCE_MAX_PER_WINDOW = env_int("RECURRENCE_MAX_PER_WINDOW", 500)
 # All series of one page together (a week, the detail panel): many hostile series cost no more than this.
 RECURRENCE_MAX_PER_PAGE = env_int("RECURRENCE_MAX_PER_PAGE", 2000)
 
+# An open week page asks this often whether what it shows changed (one cheap query), and redraws if so.
+WEEK_REFRESH_SECONDS = env_int("WEEK_REFRESH_SECONDS", 10)
+
 # --- Two-way sync ----------------------------------------------------------------------------------
 # A change made in calsync is pushed at once; a transient failure is retried with backoff (base * 2**n,
 # jittered, capped) this many times in all before the change shows "failed" with a retry button.

@@ -54,6 +54,7 @@ from events.outbox import (
     user_or_none,
 )
 from events.recurrence import RecurrenceError, Series, split_lines, split_series, zone_or_none
+from events.upsert import calendars_changed
 
 # "This and following occurrences": the series ends before the occurrence; a new one starts there.
 FOLLOWING = "following"
@@ -81,6 +82,7 @@ def event_create(
         )
         change_add(event, ChangeOperation.CREATE, payload=draft_payload(draft), notify=notify, actor=actor)
         _audit(AuditAction.EVENT_CREATED, event, actor, request, {"operation": "create"})
+        calendars_changed([connection.pk])
     return event
 
 
@@ -125,6 +127,7 @@ def event_update(
                 draft = _series_draft(event, draft, occurrence)
             _edit_event(event, draft, notify=notify, actor=actor)
         _audit(AuditAction.EVENT_UPDATED, event, actor, request, {"operation": "update", "scope": scope})
+        calendars_changed([event.connection_id])
     return event
 
 
@@ -158,6 +161,7 @@ def event_delete(
         else:
             _delete_event(event, notify=notify, actor=actor)
         _audit(AuditAction.EVENT_DELETED, event, actor, request, {"operation": "delete", "scope": scope})
+        calendars_changed([event.connection_id])
 
 
 def event_respond(*, event: CalendarEvent, response: str, actor: Any, request: HttpRequest | None = None) -> None:
@@ -180,6 +184,7 @@ def event_respond(*, event: CalendarEvent, response: str, actor: Any, request: H
         event.sync_status = settled_status(event)
         event.save(update_fields=["metadata", "sync_status", "updated_at"])
         _audit(AuditAction.EVENT_UPDATED, event, actor, request, {"operation": "respond", "response": response})
+        calendars_changed([event.connection_id])
 
 
 def change_retry(*, change: EventChange, actor: Any, request: HttpRequest | None = None) -> None:
@@ -191,6 +196,7 @@ def change_retry(*, change: EventChange, actor: Any, request: HttpRequest | None
         change_reopen(change)
         event_settle(change.event)
         _audit_change(AuditAction.EVENT_UPDATED, change, actor, request, {"operation": "retry"})
+        calendars_changed([change.connection_id])
 
 
 def change_reapply(*, change: EventChange, actor: Any, request: HttpRequest | None = None) -> None:
@@ -205,6 +211,7 @@ def change_reapply(*, change: EventChange, actor: Any, request: HttpRequest | No
             # An answer to an invitation that is gone: there is nothing to answer any more.
             _discard(change)
             _audit_change(AuditAction.EVENT_UPDATED, change, actor, request, {"operation": "discard"})
+            calendars_changed([change.connection_id])
             return
         if change.payload.get("gone"):
             # The provider's copy was deleted: the person's version becomes a new event.
@@ -227,6 +234,7 @@ def change_reapply(*, change: EventChange, actor: Any, request: HttpRequest | No
         event.save()
         change_reopen(change)
         _audit_change(AuditAction.EVENT_UPDATED, change, actor, request, {"operation": "reapply"})
+        calendars_changed([change.connection_id])
 
 
 def change_discard(*, change: EventChange, actor: Any, request: HttpRequest | None = None) -> None:
@@ -238,6 +246,7 @@ def change_discard(*, change: EventChange, actor: Any, request: HttpRequest | No
             return
         _discard(change)
         _audit_change(AuditAction.EVENT_UPDATED, change, actor, request, {"operation": "discard"})
+        calendars_changed([change.connection_id])
 
 
 def _discard(change: EventChange) -> None:
@@ -567,6 +576,7 @@ def _move(
             request,
             {"operation": "move", "from_calendar": old_connection.pk, "to_calendar": connection.pk},
         )
+        calendars_changed([old_connection.pk, connection.pk])
     return moved
 
 

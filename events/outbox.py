@@ -25,6 +25,7 @@ from connections.providers.base import ProviderError
 from connections.providers.retry import backoff_seconds
 from events.drafts import row_snapshot
 from events.models import CalendarEvent, ChangeOperation, ChangeScope, ChangeStatus, EventChange, EventSyncStatus
+from events.upsert import calendars_changed
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,7 @@ def change_failed(change: EventChange, reason: str) -> None:
             CalendarEvent.objects.filter(pk=change.event_id).update(
                 sync_status=EventSyncStatus.FAILED, updated_at=now()
             )
+            calendars_changed([change.connection_id])
     logger.warning("push of change %s failed for good: %s", change.pk, reason)
 
 

@@ -46,7 +46,7 @@ from events.leases import ConnectionLease
 from events.mapping import Unstorable, event_row
 from events.models import CalendarEvent, ChangeOperation, ChangeScope, ChangeStatus, EventChange, EventSyncStatus
 from events.outbox import change_failed, change_next, change_retry_later, dependents_queue, event_settle
-from events.upsert import provider_copy_store
+from events.upsert import calendars_changed, provider_copy_store
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +169,8 @@ def _write(session: CalendarSession, change: EventChange, credentials: Credentia
 
 def _pushed(connection: CalendarConnection, change: EventChange, written: WriteResult | None) -> None:
     with transaction.atomic():
+        # Settled, rebased or given up: the week shows the event's new state (its pending mark goes).
+        calendars_changed([connection.pk])
         # The event first, then its change: the order the edit services lock them in.
         event = _locked_event(change.event_id)
         current = EventChange.objects.select_for_update().filter(pk=change.pk).first()
@@ -329,6 +331,7 @@ def _conflict(session: CalendarSession, change: EventChange, reason: str, *, gon
         current = EventChange.objects.select_for_update().filter(pk=change.pk).first()
         if current is None:
             return True
+        calendars_changed([connection.pk])
         if copies:
             provider_copy_store(
                 connection=connection, events=copies, settle={copy.provider_event_id for copy in copies}

@@ -12,13 +12,13 @@ Recurring series are expanded here, on read (events.recurrence).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Q, QuerySet, Sum
 from django.db.models.query import RawQuerySet
 
 from accounts.models import User
@@ -115,6 +115,27 @@ def week_calendars(*, user: User) -> list[CalendarConnection]:
         .select_related("account")
         .order_by("account__provider", "account__email", "-is_primary", "name", "pk")
     )
+
+
+def week_stamp(*, user: User) -> str:
+    """What the person's week was drawn from, in one short string: their connected calendars (how many, which)
+    and when what any of them shows last changed. One query on calendar_connections by user (its user index),
+    none on events: an open week page asks for it every few seconds."""
+    found = CalendarConnection.objects.filter(user=user, is_connected=True).aggregate(
+        count=Count("pk"), ids=Sum("pk"), latest=Max("changed_at")
+    )
+    return stamp_of(found["count"], found["ids"] or 0, found["latest"])
+
+
+def week_stamp_of(calendars: Sequence[CalendarConnection]) -> str:
+    """`week_stamp` of calendars already read (the week page's own list), with no query."""
+    changed = [calendar.changed_at for calendar in calendars if calendar.changed_at is not None]
+    return stamp_of(len(calendars), sum(calendar.pk for calendar in calendars), max(changed, default=None))
+
+
+def stamp_of(count: int, ids: int, latest: datetime | None) -> str:
+    micros = round(latest.timestamp() * 1_000_000) if latest is not None else 0
+    return f"{count}.{ids}.{micros}"
 
 
 def rows_near_window(

@@ -26,7 +26,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, CharField, Count, F, Q, QuerySet, TextField, Value, When
+from django.db.models import Case, CharField, Count, DateTimeField, F, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Coalesce, NullIf
 from django.utils.timezone import now
 
@@ -57,7 +57,7 @@ from events.models import (
     SyncRun,
     UnreadableItem,
 )
-from events.upsert import SYNCED_FIELDS, events_upsert, exceptions_link
+from events.upsert import SYNCED_FIELDS, calendars_changed, events_upsert, exceptions_link
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,11 @@ class SyncResult:
     def note(self, text: str) -> None:
         if len(self.notes) < MAX_NOTES:
             self.notes.append(clean_text(text[:300]))
+
+    @property
+    def written(self) -> int:
+        """Rows created, updated or deleted so far: what the week shows changed when this moved."""
+        return self.created + self.updated + self.deleted
 
 
 SKIPPED = "skipped"
@@ -154,7 +159,7 @@ def connection_sweep_confirm(*, connection: CalendarConnection, actor: object) -
     Returns False when nothing was held (confirmed already, or a later sync settled it)."""
     with transaction.atomic():
         changed = CalendarConnection.objects.filter(pk=connection.pk, sync_status=SyncState.HELD).update(
-            sweep_confirmed=True, next_attempt_at=None, updated_at=now()
+            sweep_confirmed=True, next_attempt_at=None, updated_at=now(), changed_at=now()
         )
         if not changed:
             return False
@@ -200,6 +205,13 @@ class _Run:
         # page that names one again brings it back instead.
         self.removed: dict[str, None] = {}
         self._unreadable: set[str] | None = None
+        # The current page's count of written rows when it began, and whether the page's own update of the
+        # calendar has set `changed_at` already (so a page costs at most one UPDATE for it).
+        self.written_before = 0
+        self.changed_marked = False
+
+    def page_changed(self) -> bool:
+        return self.result.written != self.written_before
 
     def unreadable_keys(self) -> set[str]:
         """The calendar's unreadable items (their keys), read once a run: most calendars have none, and a
@@ -250,9 +262,12 @@ def _consume(run: _Run, pages: Iterator[ChangePage], cursor: str) -> None:
         run.result.requests += page.requests
         run.retry_skips += sum(1 for item in page.skipped if item.retry)
         with transaction.atomic():
+            run.written_before, run.changed_marked = run.result.written, False
             _apply_page(run, page)
             if page.last:
                 _finish_listing(run, page.cursor, whole=not run.retry_skips)
+            if run.page_changed() and not run.changed_marked:
+                calendars_changed([run.connection.pk])
             run.lease.renew()
         if page.last and run.retry_skips:
             # Moving the cursor past them would lose them until the next full listing; this run's pages
@@ -508,7 +523,11 @@ def _finish_listing(run: _Run, cursor: str, *, whole: bool) -> None:
         return
     if allowed and doomed and connection.sync_status == SyncState.HELD:
         result.note(f"held deletion applied: {len(doomed)} events")
+    # The week's Sync list shows a calendar in error or held: its going back to "synced" is a change too.
+    changed = run.page_changed() or connection.sync_status != SyncState.OK
+    run.changed_marked = changed
     CalendarConnection.objects.filter(pk=connection.pk).update(
+        **({"changed_at": now()} if changed else {}),
         sync_cursor=cursor,
         sync_status=SyncState.OK,
         last_synced_at=now(),
@@ -635,8 +654,15 @@ def _hold(run: _Run, doomed: int, live: int, *, reported_only: bool) -> None:
     first_time = (
         CalendarConnection.objects.filter(pk=connection.pk)
         .exclude(sync_status=SyncState.HELD, sweep_held_count=doomed)
-        .update(sync_status=SyncState.HELD, sweep_held_count=doomed, last_error=message, updated_at=now())
+        .update(
+            sync_status=SyncState.HELD,
+            sweep_held_count=doomed,
+            last_error=message,
+            updated_at=now(),
+            changed_at=now(),
+        )
     )
+    run.changed_marked = bool(first_time)
     if first_time:
         logger.warning("connection %s: holding the deletion of %d of %d events", connection.pk, doomed, live)
         record(
@@ -679,6 +705,12 @@ def _record_failure(run: _Run, exc: Exception) -> None:
         consecutive_failures=F("consecutive_failures") + 1,
         next_attempt_at=next_attempt,
         updated_at=now(),
+        # The week's Sync list says "Sync failed" from the first failure on; a held deletion stays as shown.
+        changed_at=Case(
+            When(sync_status__in=(SyncState.HELD, SyncState.ERROR), then=F("changed_at")),
+            default=Value(now()),
+            output_field=DateTimeField(),
+        ),
     )
     logger.warning("sync of connection %s failed: %s", connection.pk, message)
 

@@ -10,7 +10,7 @@ element in Python. Both write the same values; `tests/events/test_event_upsert.p
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -102,6 +102,14 @@ def _copy_upsert(
                 copy.write_row([*fixed.values(), pid, *(_cell(name, values[name]) for name in fields)])
         cursor.execute(merge)
         cursor.execute(f"DROP TABLE {_STAGING}")
+
+
+def calendars_changed(connection_ids: Iterable[int | None]) -> None:
+    """What these calendars show changed (events written, an edit, a push's outcome, their sync status): an
+    open week page sees `changed_at` move and fetches itself again. One UPDATE, in the caller's transaction."""
+    ids = sorted({pk for pk in connection_ids if pk is not None})
+    if ids:
+        CalendarConnection.objects.filter(pk__in=ids).update(changed_at=now())
 
 
 def _cell(name: str, value: Any) -> Any:

@@ -5,6 +5,7 @@ from events import edit_views, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("week/", views.week_pick, name="week_pick"),
+    path("week/changed/", views.week_changed, name="week_changed"),
     path("week/<str:day>/", views.week, name="week"),
     path("events/new/", edit_views.event_new, name="event_new"),
     path("events/<int:event_id>/", views.event_detail, name="event_detail"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -27,7 +28,15 @@ from events.calendar_colors import calendar_color
 from events.edits import edit_refusal, organized_elsewhere, own_attendee
 from events.models import CalendarEvent, EventChange, EventSyncStatus
 from events.recurrence import RecurrenceError, Series, as_stored, occurrences_between, split_lines, zone_or_none
-from events.selectors import changes_to_settle, occurrence_end, occurrences_in_window, shown_instant, week_calendars
+from events.selectors import (
+    changes_to_settle,
+    occurrence_end,
+    occurrences_in_window,
+    shown_instant,
+    week_calendars,
+    week_stamp,
+    week_stamp_of,
+)
 from events.week import DAYS, local_midnight, week_layout, week_start_for
 
 SYNCED = EventSyncStatus.SYNCED
@@ -86,6 +95,21 @@ def week(request: HttpRequest, day: str) -> HttpResponse:
     return _render_week(request, user, start)
 
 
+@login_required
+@require_safe
+def week_changed(request: HttpRequest) -> HttpResponse:
+    """An open week page asks every few seconds whether what it shows changed: `?since=` the stamp it was
+    drawn with. 204 (no body) while it is the same; else 200 with the new stamp as text, and the page fetches
+    its week again. One query on the person's calendars and none on events (`week_stamp`).
+
+    Not an ETag and 304: the page passes the stamp itself, so no browser cache sits in between (signed-in
+    answers are `no-store`), and a 204 answers "nothing new" as cheaply."""
+    stamp = week_stamp(user=_user(request))
+    if request.GET.get("since", "") == stamp:
+        return HttpResponse(status=204)
+    return HttpResponse(stamp, content_type="text/plain; charset=utf-8")
+
+
 def _parse_day(text: str) -> date | None:
     try:
         day = date.fromisoformat(text)
@@ -120,6 +144,9 @@ def _render_week(request: HttpRequest, user: User, start: date) -> HttpResponse:
         "unsettled": changes_to_settle(user=user),
         "not_all_shown": any(occurrence.truncated for occurrence in occurrences),
         "week_url": reverse("week", kwargs={"day": start.isoformat()}),
+        # Read before the events: a change committed meanwhile makes the next check fetch the week again.
+        "stamp": week_stamp_of(calendars),
+        "refresh_seconds": settings.WEEK_REFRESH_SECONDS,
     }
     fragment = _is_fragment(request)
     context["fragment"] = fragment
@@ -210,5 +237,6 @@ def calendar_visibility(request: HttpRequest, connection_id: int) -> HttpRespons
     """Show or hide one calendar in the week view; remembered on the calendar, so every device agrees."""
     connection = get_object_or_404(CalendarConnection, pk=connection_id, user=request.user, is_connected=True)
     shown = request.POST.get("shown") == "1"
-    CalendarConnection.objects.filter(pk=connection.pk).update(shown_in_week=shown)
+    # Another device's open week follows (changed_at).
+    CalendarConnection.objects.filter(pk=connection.pk).update(shown_in_week=shown, changed_at=now())
     return redirect(posted_next(request, default=reverse("home")))

@@ -1,6 +1,7 @@
 // The week view: places timed events and colours calendars from data attributes (through the CSSOM, which
 // the Content-Security-Policy allows where inline style attributes are refused), moves the current-time
-// line, and manages the event panel. Runs on load and after every htmx swap.
+// line, and manages the event panel. Runs on load and after every htmx swap. While the page is visible it
+// asks every few seconds whether what the week shows changed, and redraws the week in place if so.
 (function () {
   "use strict";
   var MINUTES_PER_DAY = 1440;
@@ -259,10 +260,172 @@
   // Back and forward: htmx fetches the whole page again (it keeps no copy) and swaps the body.
   document.addEventListener("htmx:historyRestore", refresh);
 
+  // --- keeping an open week up to date ------------------------------------------------------------------
+  // Every few seconds (data-refresh-seconds) while the tab is visible: one cheap request with the stamp the
+  // week was drawn with (204: nothing changed). When it changed, the week fragment is fetched and swapped
+  // in, keeping the scroll position, the open detail panel and the Sync list's open state. Never during a
+  // drag, a form being filled in, or another request of the page.
+  var pending = 0;
+  var checkTimer = null;
+  var checking = false;
+  var stopped = false;
+
+  // Counted from the moment htmx sends until the request ends in any way (loaded, failed, aborted).
+  document.addEventListener("htmx:beforeSend", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    if (!xhr) {
+      return;
+    }
+    pending += 1;
+    xhr.addEventListener("loadend", function () { pending = Math.max(0, pending - 1); }, { once: true });
+  });
+
+  function region() {
+    return document.getElementById("week");
+  }
+
+  function interval() {
+    var element = region();
+    var seconds = element ? Number(element.getAttribute("data-refresh-seconds")) : 0;
+    return seconds > 0 ? seconds * 1000 : 0;
+  }
+
+  function busy() {
+    if (gesture || pending > 0) {
+      return true;
+    }
+    if (document.querySelector("#week .event-form, #event-panel .event-form")) {
+      return true;
+    }
+    var active = document.activeElement;
+    return Boolean(active && active.matches("input, select, textarea") &&
+                   active.closest("#week, #event-panel, #move-form"));
+  }
+
+  function scheduleCheck(wait) {
+    window.clearTimeout(checkTimer);
+    checkTimer = null;
+    var every = interval();
+    if (!stopped && every && document.visibilityState === "visible") {
+      checkTimer = window.setTimeout(checkForChanges, wait === undefined ? every : wait);
+    }
+  }
+
+  function checkForChanges() {
+    checkTimer = null;
+    var element = region();
+    var grid = element && element.querySelector(".week[data-stamp]");
+    if (!grid || checking || document.visibilityState !== "visible") {
+      return;
+    }
+    if (busy()) {
+      scheduleCheck();
+      return;
+    }
+    checking = true;
+    var url = element.getAttribute("data-changed-url") + "?since=" + encodeURIComponent(grid.getAttribute("data-stamp"));
+    fetch(url, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "text/plain" } })
+      .then(function (response) {
+        if (response.status === 204) {
+          return null;
+        }
+        if (response.redirected || response.status === 401 || response.status === 403) {
+          stopped = true; // signed out: nothing to keep up to date
+          return null;
+        }
+        return response.ok ? fetchWeek(grid.getAttribute("data-week-url")) : null;
+      })
+      .catch(function () { return null; }) // offline for a moment: the next check tries again
+      .then(function () {
+        checking = false;
+        scheduleCheck();
+      });
+  }
+
+  function fetchWeek(url) {
+    return fetch(url, { credentials: "same-origin", cache: "no-store", headers: { "HX-Request": "true" } })
+      .then(function (response) {
+        return response.ok && !response.redirected ? response.text() : null;
+      })
+      .then(function (html) {
+        var element = region();
+        var grid = element && element.querySelector(".week[data-week-url]");
+        // The person may have started something, or moved to another week, while it loaded.
+        if (html && grid && grid.getAttribute("data-week-url") === url && !busy()) {
+          swapWeek(element, html);
+        }
+      });
+  }
+
+  function linkSelector(link) {
+    var selector = '.event-link[data-event="' + link.getAttribute("data-event") + '"]';
+    var at = link.getAttribute("data-at");
+    return at ? selector + '[data-at="' + at + '"]' : selector + ":not([data-at])";
+  }
+
+  function swapWeek(element, html) {
+    var scroller = element.querySelector(".week-scroll");
+    var top = scroller ? scroller.scrollTop : 0;
+    var left = scroller ? scroller.scrollLeft : 0;
+    var pageX = window.scrollX;
+    var pageY = window.scrollY;
+    var status = element.querySelector("details.sync-status");
+    var statusOpen = status ? status.open : null;
+    var panel = document.getElementById("event-panel");
+    var opener = panel && panel.firstElementChild && panel.opener;
+    var openerSelector = opener && opener.matches(".event-link[data-event]") ? linkSelector(opener) : null;
+    var active = document.activeElement;
+    var focused = active && element.contains(active) && active.id ? "#" + CSS.escape(active.id) :
+      (active && element.contains(active) && active.matches(".event-link[data-event]") ? linkSelector(active) : null);
+
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    template.content.querySelectorAll("title").forEach(function (title) { title.remove(); });
+    element.replaceChildren(template.content);
+    if (window.htmx) {
+      window.htmx.process(element);
+    }
+    place(element);
+    var newStatus = element.querySelector("details.sync-status");
+    if (newStatus && statusOpen !== null) {
+      newStatus.open = statusOpen;
+    }
+    var newScroller = element.querySelector(".week-scroll");
+    if (newScroller) {
+      newScroller.setAttribute("data-scrolled", "1");
+      newScroller.scrollTop = top;
+      newScroller.scrollLeft = left;
+    }
+    window.scrollTo(pageX, pageY);
+    tickNowLine();
+    if (openerSelector) {
+      // The open panel stays; it belongs to the same event's new link, if the event is still there.
+      var again = element.querySelector(openerSelector);
+      panel.opener = again || null;
+    }
+    if (focused) {
+      var target = element.querySelector(focused);
+      if (target) {
+        target.focus({ preventScroll: true });
+      }
+    }
+    element.dispatchEvent(new CustomEvent("calsync:weekRefreshed", { bubbles: true }));
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") {
+      scheduleCheck(0); // back on the tab: look at once
+    } else {
+      window.clearTimeout(checkTimer);
+      checkTimer = null;
+    }
+  });
+
   function start() {
     document.documentElement.classList.add("js");
     refresh();
     window.setInterval(tickNowLine, 30000);
+    scheduleCheck();
   }
 
   if (document.readyState === "loading") {
