@@ -4,20 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connections', '0006_account_reconnect_reason'),
+        ("connections", "0006_account_reconnect_reason"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='calendarconnection',
-            name='changed_at',
-            field=models.DateTimeField(blank=True, help_text='When a sync or an edit last changed what this calendar shows.', null=True),
+            model_name="calendarconnection",
+            name="changed_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When a sync or an edit last changed what this calendar shows.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='calendarconnection',
-            name='sync_again',
-            field=models.BooleanField(default=False, help_text='More changes were announced while a sync ran: one more sync follows it.'),
+            model_name="calendarconnection",
+            name="sync_again",
+            field=models.BooleanField(
+                default=False, help_text="More changes were announced while a sync ran: one more sync follows it."
+            ),
         ),
     ]
