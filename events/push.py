@@ -45,6 +45,7 @@ from events.drafts import draft_from_payload, fields_snapshot, ref_of, row_field
 from events.leases import ConnectionLease
 from events.mapping import Unstorable, event_row
 from events.models import CalendarEvent, ChangeOperation, ChangeScope, ChangeStatus, EventChange, EventSyncStatus
+from events.nudges import sync_follow_up
 from events.outbox import change_failed, change_next, change_retry_later, dependents_queue, event_settle
 from events.upsert import calendars_changed, provider_copy_store
 
@@ -79,6 +80,8 @@ def connection_push(*, connection: CalendarConnection) -> PushResult:
             _push_due(connection, result)
     finally:
         lease.release()
+        # A sync announced while this push held the connection waited for it: queue that one now.
+        sync_follow_up(connection_id=connection.pk)
     return result
 
 

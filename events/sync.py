@@ -57,6 +57,7 @@ from events.models import (
     SyncRun,
     UnreadableItem,
 )
+from events.nudges import connection_sync_again, sync_follow_up
 from events.upsert import SYNCED_FIELDS, calendars_changed, events_upsert, exceptions_link
 
 logger = logging.getLogger(__name__)
@@ -108,8 +109,9 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
         raise RuntimeError("sync_connection commits page by page; call it outside a transaction")
     lease = ConnectionLease.claim(connection, for_sync=True)
     if lease is None:
-        # The sync under way serves this request too: the fan-out may queue the connection again.
-        CalendarConnection.objects.filter(pk=connection.pk).update(sync_queued_at=None)
+        # The sync under way serves this request too: the fan-out may queue the connection again. A push
+        # under way does not: it queues this sync as it ends.
+        connection_sync_again(connection_id=connection.pk)
         return SyncResult(outcome=SKIPPED)
     _close_abandoned_runs(connection)
     connection.refresh_from_db()
@@ -149,6 +151,8 @@ def sync_connection(*, connection: CalendarConnection, full: bool = False, force
                 ProviderAccount.objects.filter(pk=connection.account_id).update(last_used_at=now())
             if ours:
                 run.lease.release()
+                # Changes announced while this run listed: one more sync, queued once this commits.
+                sync_follow_up(connection_id=connection.pk)
             _finish_run(sync_run, result)
     return result
 
