@@ -48,7 +48,7 @@ WHERE c.id = %(id)s
   AND EXISTS (SELECT 1 FROM {ProviderAccount._meta.db_table} AS a WHERE a.id = c.account_id AND a.status = %(active)s)
   AND (({_CLAIMABLE}) OR {_QUEUED} OR {_RUNNING})
 RETURNING c.sync_queued_at = %(moment)s, {_QUEUED}
-""".strip()  # noqa: S608 (table names from the models; every value is a parameter)
+""".strip()  # noqa: S608  # nosec B608  # table names from the models; every value is a parameter
 
 
 def connection_sync_nudge(*, connection_id: int) -> str:
